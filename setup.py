@@ -1,0 +1,40 @@
+"""Packaging for synthlayers. The version lives in synthlayers/version.py."""
+
+import pathlib
+import re
+
+from setuptools import find_packages, setup
+
+HERE = pathlib.Path(__file__).parent
+VERSION = re.search(
+    r'__version__ = "([^"]+)"', (HERE / "synthlayers" / "version.py").read_text()
+).group(1)
+
+setup(
+    name="synthlayers",
+    version=VERSION,
+    description=(
+        "Keras 3 layers that synthesise randomly varied training images from "
+        "anatomical label maps inside the model graph (SynthSeg, SynthMorph)."
+    ),
+    long_description=(HERE / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    packages=find_packages(include=["synthlayers", "synthlayers.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "keras>=3.6",
+        "numpy>=1.26",
+        "tensorflow>=2.16",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "scipy>=1.11", "ruff>=0.6"],
+        "jax": ["jax>=0.4.30"],
+        "torch": ["torch>=2.2"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "License :: OSI Approved :: Apache Software License",
+        "Topic :: Scientific/Engineering :: Medical Science Apps.",
+    ],
+)
