@@ -1,0 +1,48 @@
+"""Label maps for synthesis: made in code here (real ones come later)."""
+
+import numpy as np
+
+# Labels of `phantom_label_map`, FreeSurfer-like values so that the same
+# remapping tables can serve real and phantom maps.
+PHANTOM_LABELS = {
+    0: "background",
+    24: "CSF",
+    3: "left cerebral cortex",
+    2: "left cerebral white matter",
+    4: "left lateral ventricle",
+    42: "right cerebral cortex",
+    41: "right cerebral white matter",
+    43: "right lateral ventricle",
+    10: "left thalamus",
+    49: "right thalamus",
+}
+
+
+def phantom_label_map(shape):
+    """A deterministic brain-like label map of `shape` (2D or 3D), int32.
+
+    Nested ellipsoids: CSF around a cortex ribbon around white matter, split
+    into left and right hemispheres along the first axis, with lateral
+    ventricles and thalami. Labels as in `PHANTOM_LABELS`.
+    """
+    shape = tuple(int(s) for s in shape)
+    if len(shape) not in (2, 3):
+        raise ValueError(f"`shape` must have 2 or 3 entries. Received: shape={shape}")
+    axes = np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij")
+    radii = (0.62, 0.8, 0.7)[: len(shape)]
+
+    def ellipsoid(scale, center=(0.0, 0.0, 0.0)):
+        return (
+            sum(((a - c) / (r * scale)) ** 2 for a, c, r in zip(axes, center, radii))
+            <= 1
+        )
+
+    left = axes[0] < 0
+    out = np.zeros(shape, "int32")
+    out[ellipsoid(1.2)] = 24
+    out[ellipsoid(1.0)] = np.where(left, 3, 42)[ellipsoid(1.0)]
+    out[ellipsoid(0.82)] = np.where(left, 2, 41)[ellipsoid(0.82)]
+    for sign, ventricle, thalamus in ((-1, 4, 10), (1, 43, 49)):
+        out[ellipsoid(0.22, (0.22 * sign, -0.15, 0.1))] = ventricle
+        out[ellipsoid(0.16, (0.14 * sign, 0.25, -0.05))] = thalamus
+    return out

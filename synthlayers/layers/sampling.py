@@ -1,0 +1,39 @@
+"""Vectorised random draws shared by the layers (always from a SeedGenerator)."""
+
+import keras
+import numpy as np
+from keras import ops
+
+DISTRIBUTIONS = ("uniform", "normal")
+
+
+def draw_from_ranges(seed_generator, batch_size, ranges, distribution="uniform"):
+    """Draw a `(batch, len(ranges))` float32 tensor, column `j` in `ranges[j]`.
+
+    `"uniform"`: uniform on `[min, max)`. `"normal"`: mean at the centre of
+    the range, standard deviation a quarter of its width, clipped to the
+    range (so the range spans +-2 standard deviations).
+    """
+    low = np.array([r[0] for r in ranges], "float32")
+    high = np.array([r[1] for r in ranges], "float32")
+    shape = (batch_size, len(ranges))
+    if distribution == "uniform":
+        return low + (high - low) * keras.random.uniform(shape, seed=seed_generator)
+    z = keras.random.normal(shape, seed=seed_generator)
+    values = (low + high) / 2 + (high - low) / 4 * z
+    return ops.minimum(ops.maximum(values, low), high)
+
+
+def draw_mask(seed_generator, batch_size, probability):
+    """`(batch,)` booleans, True with `probability`; None when it is 1."""
+    if probability >= 1:
+        return None
+    return keras.random.uniform((batch_size,), seed=seed_generator) < probability
+
+
+def where_mask(mask, values, default):
+    """`values` where the per-sample `mask` is True, else `default`."""
+    if mask is None:
+        return values
+    mask = ops.reshape(mask, (-1,) + (1,) * (len(values.shape) - 1))
+    return ops.where(mask, values, ops.cast(default, values.dtype))
