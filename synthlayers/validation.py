@@ -47,9 +47,7 @@ def parse_range(value, name, kind="symmetric", min_value=None, max_value=None):
     if not (np.isfinite(low) and np.isfinite(high)):
         raise ValueError(f"`{name}` must be finite. Received: {name}={value!r}")
     if low > high:
-        raise ValueError(
-            f"`{name}` must have min <= max. Received: {name}={value!r}"
-        )
+        raise ValueError(f"`{name}` must have min <= max. Received: {name}={value!r}")
     if min_value is not None and low < min_value:
         raise ValueError(
             f"`{name}` must lie in [{min_value}, ...]; its range is ({low}, {high}). "
@@ -95,7 +93,9 @@ def parse_axis_ranges(value, name, count=None, kind="symmetric", **bounds):
 def check_probability(value, name="probability"):
     """A number in [0, 1]."""
     if not _is_number(value) or not 0 <= value <= 1:
-        raise ValueError(f"`{name}` must be a number in [0, 1]. Received: {name}={value!r}")
+        raise ValueError(
+            f"`{name}` must be a number in [0, 1]. Received: {name}={value!r}"
+        )
     return float(value)
 
 
@@ -126,7 +126,10 @@ def check_shape(value, name, ndim=None, allow_none=False):
     if (
         not isinstance(value, (tuple, list))
         or not value
-        or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0 for v in value)
+        or not all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0
+            for v in value
+        )
     ):
         raise ValueError(
             f"`{name}` must be a tuple of positive integers. Received: {name}={value!r}"
