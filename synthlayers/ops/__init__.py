@@ -10,6 +10,7 @@ from synthlayers.ops.grid import centered_offset
 from synthlayers.ops.grid import identity_grid
 from synthlayers.ops.grid import sampling_coordinates
 from synthlayers.ops.integrate import integrate_velocity
+from synthlayers.ops.jacobian import folding_fraction
 from synthlayers.ops.jacobian import jacobian_determinant
 from synthlayers.ops.labels import apply_lookup_table
 from synthlayers.ops.labels import lookup_table

@@ -74,3 +74,17 @@ def jacobian_determinant(displacement):
     if dtype in ("float16", "bfloat16"):
         det = ops.cast(det, dtype)
     return det
+
+
+def folding_fraction(displacement):
+    """Fraction of voxels with a non-positive Jacobian determinant, per sample.
+
+    Args:
+        displacement: `(batch, *shape, ndim)` float tensor, voxel units.
+
+    Returns:
+        `(batch,)` float32 tensor in `[0, 1]`: 0 for a diffeomorphism.
+    """
+    det = ops.cast(jacobian_determinant(displacement), "float32")
+    folded = ops.cast(det <= 0, "float32")
+    return ops.mean(ops.reshape(folded, (ops.shape(folded)[0], -1)), axis=1)

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from synthlayers.ops.jacobian import folding_fraction
 from synthlayers.ops.jacobian import jacobian_determinant
 from tests.helpers import to_numpy
 
@@ -54,6 +55,17 @@ def test_folding_is_negative():
     displacement = np.zeros((1, 5, 4, 2), "float32")
     displacement[..., 0] = -2 * grid[..., 0]
     np.testing.assert_allclose(to_numpy(jacobian_determinant(displacement)), -1.0)
+
+
+def test_folding_fraction_per_sample(rng):
+    displacement = np.zeros((3, 6, 5, 2), "float32")
+    displacement[1, ..., 0] = -2 * np.arange(6)[:, None]  # reflection: all folded
+    displacement[2] = rng.normal(0, 3, (6, 5, 2))
+    expected = [
+        np.mean(numpy_determinant(displacement[b : b + 1]) <= 0) for b in range(3)
+    ]
+    np.testing.assert_allclose(to_numpy(folding_fraction(displacement)), expected)
+    assert expected[0] == 0 and expected[1] == 1 and 0 < expected[2] < 1
 
 
 def test_half_precision_keeps_dtype(rng):
