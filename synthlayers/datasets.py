@@ -28,7 +28,12 @@ def phantom_label_map(shape):
     shape = tuple(int(s) for s in shape)
     if len(shape) not in (2, 3):
         raise ValueError(f"`shape` must have 2 or 3 entries. Received: shape={shape}")
-    axes = np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij")
+    # Open (broadcasting) grids keep memory at one label map, even at 256^3.
+    axes = np.meshgrid(
+        *[np.linspace(-1, 1, n, dtype="float32") for n in shape],
+        indexing="ij",
+        sparse=True,
+    )
     radii = (0.62, 0.8, 0.7)[: len(shape)]
 
     def ellipsoid(scale, center=(0.0, 0.0, 0.0)):
@@ -37,11 +42,13 @@ def phantom_label_map(shape):
             <= 1
         )
 
-    left = axes[0] < 0
+    left = np.broadcast_to(axes[0] < 0, shape)
     out = np.zeros(shape, "int32")
     out[ellipsoid(1.2)] = 24
-    out[ellipsoid(1.0)] = np.where(left, 3, 42)[ellipsoid(1.0)]
-    out[ellipsoid(0.82)] = np.where(left, 2, 41)[ellipsoid(0.82)]
+    inside = ellipsoid(1.0)
+    out[inside] = np.where(left[inside], 3, 42)
+    inside = ellipsoid(0.82)
+    out[inside] = np.where(left[inside], 2, 41)
     for sign, ventricle, thalamus in ((-1, 4, 10), (1, 43, 49)):
         out[ellipsoid(0.22, (0.22 * sign, -0.15, 0.1))] = ventricle
         out[ellipsoid(0.16, (0.14 * sign, 0.25, -0.05))] = thalamus
