@@ -100,7 +100,9 @@ class DeformationSampler:
         std = draw_from_ranges(seed_generator, batch_size, [self.std_range])
         std = where_mask(mask, std, 0.0)
         # Drawn in voxels of `shape`, converted to voxels of the control grid.
-        zoom = np.array([(c - 1) / (n - 1) for c, n in zip(control, shape)], "float32")
+        zoom = ops.convert_to_tensor(
+            np.array([(c - 1) / (n - 1) for c, n in zip(control, shape)], "float32")
+        )
         noise = keras.random.normal((batch_size, *control, ndim), seed=seed_generator)
         velocity = noise * ops.reshape(std, (-1,) + (1,) * (ndim + 1)) * zoom
         if self.integrate_at_half_resolution:

@@ -155,11 +155,12 @@ class RandomSpatialTransform(BaseSpatialLayer):
         # Integer offsets, uniform over all placements that keep the smaller
         # grid inside the larger one.
         difference = np.subtract(input_shape, output_shape).astype("float32")
-        low, high = np.minimum(0, difference), np.maximum(0, difference)
+        low = ops.convert_to_tensor(np.minimum(0, difference))
+        width = ops.convert_to_tensor(np.abs(difference) + 1)
         u = keras.random.uniform(
             (batch_size, len(input_shape)), seed=self.seed_generator
         )
-        return ops.floor(low + u * (high - low + 1))
+        return ops.floor(low + u * width)
 
     def get_random_transformation(self, data, training=True):
         input_shape = spatial_shape_of(data, self.__class__.__name__)

@@ -14,8 +14,8 @@ def draw_from_ranges(seed_generator, batch_size, ranges, distribution="uniform")
     the range, standard deviation a quarter of its width, clipped to the
     range (so the range spans +-2 standard deviations).
     """
-    low = np.array([r[0] for r in ranges], "float32")
-    high = np.array([r[1] for r in ranges], "float32")
+    low = ops.convert_to_tensor(np.array([r[0] for r in ranges], "float32"))
+    high = ops.convert_to_tensor(np.array([r[1] for r in ranges], "float32"))
     shape = (batch_size, len(ranges))
     if distribution == "uniform":
         return low + (high - low) * keras.random.uniform(shape, seed=seed_generator)
