@@ -151,7 +151,13 @@ def check_layer(
     model = TrainingModeModel(layer_class.from_config(layer.get_config()))
     model.compile(jit_compile=keras.backend.backend() in ("tensorflow", "jax"))
     predicted = model.predict(data, verbose=0)
-    for tensor, expected in zip(_values(predicted), _values(out)):
+    assert isinstance(predicted, dict) == isinstance(out, dict)
+    if isinstance(out, dict):
+        assert set(predicted) == set(out)
+        pairs = [(predicted[k], out[k]) for k in out]
+    else:
+        pairs = [(predicted, out)]
+    for tensor, expected in pairs:
         assert tuple(tensor.shape) == tuple(expected.shape)
         if np.issubdtype(tensor.dtype, np.floating):
             assert np.all(np.isfinite(tensor))
