@@ -15,6 +15,7 @@ from synthlayers.layers.sampling import where_mask
 from synthlayers.layers.spatial_base import BaseSpatialLayer
 from synthlayers.ops.grid import sampling_coordinates
 from synthlayers.ops.integrate import integrate_velocity
+from synthlayers.ops.resize import resize
 from synthlayers.ops.resize import resize_displacement
 from synthlayers.validation import check_int
 from synthlayers.validation import check_probability
@@ -94,6 +95,16 @@ class DeformationSampler:
         of `shape`), then resized linearly to `shape` with its vectors
         rescaled, so `std` keeps its meaning whatever the grid.
         """
+        return resize(self.sample_coarse(seed_generator, batch_size, shape), shape)
+
+    def sample_coarse(self, seed_generator, batch_size, shape):
+        """The displacement of `sample` before its final resize.
+
+        `(batch, *grid, ndim)` on the integration grid (the control grid, or
+        half of `shape`), its vectors already in voxels of `shape`: resizing
+        it linearly (corners aligned, no rescaling) to `shape` gives `sample`.
+        Same random draws as `sample`.
+        """
         ndim = len(shape)
         control = self.control_shape(shape)
         mask = draw_mask(seed_generator, batch_size, self.probability)
@@ -109,7 +120,18 @@ class DeformationSampler:
             half = tuple(max(c, math.ceil(n / 2)) for c, n in zip(control, shape))
             velocity = resize_displacement(velocity, half)
         displacement = integrate_velocity(velocity, self.integration_steps)
-        return resize_displacement(displacement, shape)
+        grid = tuple(displacement.shape[1:-1])
+        # Vectors from voxels of the integration grid to voxels of `shape`.
+        scale = np.array(
+            [
+                (n - 1) / (g - 1) if g > 1 and n > 1 else 1.0
+                for g, n in zip(grid, shape, strict=True)
+            ],
+            "float32",
+        )
+        if np.any(scale != 1):
+            displacement = displacement * ops.convert_to_tensor(scale)
+        return displacement
 
     def get_config(self):
         return {

@@ -10,8 +10,8 @@ from synthlayers.layers.random_affine import AffineSampler
 from synthlayers.layers.random_deformation import DeformationSampler
 from synthlayers.layers.spatial_base import BaseSpatialLayer
 from synthlayers.ops.grid import centered_offset
+from synthlayers.ops.grid import coordinate_axes
 from synthlayers.ops.grid import identity_grid
-from synthlayers.ops.grid import sampling_coordinates
 from synthlayers.validation import check_choice
 from synthlayers.validation import check_shape
 
@@ -172,7 +172,8 @@ class RandomSpatialTransform(BaseSpatialLayer):
         if training and not self.affine.is_identity(ndim):
             matrix = self.affine.sample(self.seed_generator, batch_size, input_shape)
         if training and not self.deformation.is_identity():
-            displacement = self.deformation.sample(
+            # On the small integration grid; `coordinate_axes` resizes it.
+            displacement = self.deformation.sample_coarse(
                 self.seed_generator, batch_size, output_shape
             )
         if (
@@ -182,19 +183,20 @@ class RandomSpatialTransform(BaseSpatialLayer):
             and not self.return_transform
         ):
             return None
-        coordinates = sampling_coordinates(
+        # One float32 (batch, *output_shape) tensor per axis, never stacked.
+        axes = coordinate_axes(
             output_shape,
             matrix=matrix,
-            displacement=displacement,
+            control_displacement=displacement,
             offset=offset,
             batch_size=batch_size,
         )
-        return {"coordinates": coordinates, "matrix": matrix}
+        return {"coordinate_axes": axes, "matrix": matrix}
 
     def extra_outputs(self, data, transformation):
         if not self.return_transform:
             return {}
-        coordinates = transformation["coordinates"]
+        coordinates = ops.stack(transformation["coordinate_axes"], axis=-1)
         ndim = coordinates.shape[-1]
         displacement = coordinates - identity_grid(coordinates.shape[1:-1])
         matrix = transformation["matrix"]

@@ -4,9 +4,16 @@ from keras import ops
 
 from synthlayers.layers.base import BaseRandomLayer
 from synthlayers.ops.resample import resample
+from synthlayers.ops.resample import resample_axes
 from synthlayers.validation import check_choice
 
 FILL_MODES = ("constant", "nearest")
+
+
+def _resample(image, transformation, **kwargs):
+    if "coordinate_axes" in transformation:
+        return resample_axes(image, transformation["coordinate_axes"], **kwargs)
+    return resample(image, transformation["coordinates"], **kwargs)
 
 
 class BaseSpatialLayer(BaseRandomLayer):
@@ -14,7 +21,9 @@ class BaseSpatialLayer(BaseRandomLayer):
 
     `get_random_transformation` returns a dict holding at least
     `"coordinates"`, `(batch, *output_shape, ndim)` input voxel coordinates of
-    every output voxel, or `None` for "return the input unchanged". Images are
+    every output voxel, or `"coordinate_axes"`, the same as a list of `ndim`
+    `(batch, *output_shape)` tensors (cheaper: never stacked), or `None` for
+    "return the input unchanged". Images are
     resampled linearly (in float32, returned in the layer's compute dtype),
     label maps by nearest neighbour (dtype kept, only input labels or 0).
 
@@ -33,9 +42,9 @@ class BaseSpatialLayer(BaseRandomLayer):
     def transform_images(self, images, transformation, training=True):
         if transformation is None:
             return ops.cast(images, self.compute_dtype)
-        out = resample(
+        out = _resample(
             ops.cast(images, "float32"),
-            transformation["coordinates"],
+            transformation,
             interpolation="linear",
             fill_mode=self.fill_mode,
             fill_value=self.fill_value,
@@ -45,9 +54,9 @@ class BaseSpatialLayer(BaseRandomLayer):
     def transform_segmentation_masks(self, masks, transformation, training=True):
         if transformation is None:
             return masks
-        return resample(
+        return _resample(
             masks,
-            transformation["coordinates"],
+            transformation,
             interpolation="nearest",
             fill_mode=self.fill_mode,
             fill_value=0,

@@ -119,21 +119,7 @@ def sampling_coordinates(
     output_shape = _static_shape(output_shape, "output_shape")
     ndim = len(output_shape)
 
-    # Offset: static numpy (ndim,) or tensor (batch or 1, ndim).
-    static_offset = np.zeros(ndim, "float32")
-    tensor_offset = None
-    if offset is not None:
-        if isinstance(offset, (tuple, list, np.ndarray)) and np.ndim(offset) == 1:
-            static_offset = np.asarray(offset, "float32")
-        else:
-            tensor_offset = ops.reshape(ops.cast(offset, "float32"), (-1, ndim))
-        if (tensor_offset is None and static_offset.shape != (ndim,)) or (
-            tensor_offset is not None and tensor_offset.shape[-1] != ndim
-        ):
-            raise ValueError(
-                f"Expected `offset` with {ndim} entries per sample. "
-                f"Received: offset={offset}"
-            )
+    static_offset, tensor_offset = _parse_offset(offset, ndim)
 
     if displacement is not None:
         displacement = ops.cast(displacement, "float32")
@@ -157,6 +143,36 @@ def sampling_coordinates(
             return grid
         return ops.broadcast_to(grid, (batch_size, *output_shape, ndim))
 
+    linear, translation = _affine_parts(matrix, ndim, static_offset, tensor_offset)
+    coordinates = ops.stack(_affine_columns(output_shape, linear, translation), -1)
+    if displacement is not None:
+        flat = ops.reshape(displacement, (-1, int(np.prod(output_shape)), ndim))
+        moved = ops.matmul(flat, ops.transpose(linear, (0, 2, 1)))
+        coordinates = coordinates + ops.reshape(moved, (-1, *output_shape, ndim))
+    return coordinates
+
+
+def _parse_offset(offset, ndim):
+    """Offset as static numpy `(ndim,)` (zeros if None) or tensor `(b, ndim)`."""
+    static_offset = np.zeros(ndim, "float32")
+    tensor_offset = None
+    if offset is not None:
+        if isinstance(offset, (tuple, list, np.ndarray)) and np.ndim(offset) == 1:
+            static_offset = np.asarray(offset, "float32")
+        else:
+            tensor_offset = ops.reshape(ops.cast(offset, "float32"), (-1, ndim))
+        if (tensor_offset is None and static_offset.shape != (ndim,)) or (
+            tensor_offset is not None and tensor_offset.shape[-1] != ndim
+        ):
+            raise ValueError(
+                f"Expected `offset` with {ndim} entries per sample. "
+                f"Received: offset={offset}"
+            )
+    return static_offset, tensor_offset
+
+
+def _affine_parts(matrix, ndim, static_offset, tensor_offset):
+    """`(linear, translation)` of `matrix` with the offset folded in."""
     matrix = ops.cast(matrix, "float32")
     if tuple(matrix.shape[1:]) not in ((ndim + 1, ndim + 1), (ndim, ndim + 1)):
         raise ValueError(
@@ -174,9 +190,15 @@ def sampling_coordinates(
         translation = translation + ops.sum(
             linear * ops.expand_dims(tensor_offset, 1), axis=-1
         )
+    return linear, translation
 
-    # Affine part on the static grid: per output axis i, a sum of per-axis
-    # broadcast terms A[:, i, j] * x_j, shape (batch, *output_shape).
+
+def _affine_columns(output_shape, linear, translation):
+    """Per output axis i, `t_i + sum_j A_ij x_j`, each `(batch, *output_shape)`.
+
+    A sum of per-axis broadcast terms: no full grid, no matmul.
+    """
+    ndim = len(output_shape)
     axes = [
         ops.convert_to_tensor(
             np.arange(s, dtype="float32").reshape(_axis_shape(ndim, j, s))
@@ -190,9 +212,84 @@ def sampling_coordinates(
         for j in range(ndim):
             out = out + ops.reshape(linear[:, i, j], scalar_shape) * axes[j]
         columns.append(out)
-    coordinates = ops.stack(columns, axis=-1)
-    if displacement is not None:
-        flat = ops.reshape(displacement, (-1, int(np.prod(output_shape)), ndim))
-        moved = ops.matmul(flat, ops.transpose(linear, (0, 2, 1)))
-        coordinates = coordinates + ops.reshape(moved, (-1, *output_shape, ndim))
-    return coordinates
+    return columns
+
+
+def coordinate_axes(
+    output_shape, matrix=None, control_displacement=None, offset=None, batch_size=1
+):
+    """Per-axis sampling coordinates, with a displacement given on a coarse grid.
+
+    Internal fast path of the spatial layers: returns the list of `ndim`
+    tensors `c[..., d]`, each `(batch, *output_shape)`, of
+    `c(x) = A @ (x + offset + u(x))` (as `sampling_coordinates`), where the
+    displacement `u` is the linear (corners aligned) resize of
+    `control_displacement`, a `(batch, *grid, ndim)` field in voxels of the
+    output grid (not rescaled: already in output voxels). For `resample_axes`.
+
+    The whole map is linear in `u` and in `x`, and linear resizing
+    reproduces affine functions exactly, so `A @ (x + offset + u) + t` is
+    evaluated on the small grid and only its `ndim` components are resized
+    to the output grid: no full-size grid, matmul, stack or slice. The
+    result equals `sampling_coordinates(output_shape, matrix,
+    resize(control_displacement, output_shape), offset)` up to float32
+    rounding.
+
+    Args:
+        output_shape: tuple of ints, the spatial output shape (static).
+        matrix: optional `(batch, ndim + 1, ndim + 1)` or
+            `(batch, ndim, ndim + 1)` float tensor. Defaults to `None`.
+        control_displacement: optional `(batch, *grid, ndim)` float tensor.
+            Defaults to `None` (zero).
+        offset: as in `sampling_coordinates`. Defaults to zeros.
+        batch_size: batch size when nothing else is batched. Defaults to 1.
+
+    Returns:
+        List of `ndim` float32 tensors of shape `(batch, *output_shape)`.
+    """
+    from synthlayers.ops.resize import resize_components
+
+    output_shape = _static_shape(output_shape, "output_shape")
+    ndim = len(output_shape)
+    static_offset, tensor_offset = _parse_offset(offset, ndim)
+    if matrix is not None:
+        linear, translation = _affine_parts(matrix, ndim, static_offset, tensor_offset)
+    if control_displacement is None:
+        if matrix is not None:
+            columns = _affine_columns(output_shape, linear, translation)
+        else:
+            grid = sampling_coordinates(
+                output_shape, offset=offset, batch_size=batch_size
+            )
+            columns = [grid[..., d] for d in range(ndim)]
+        full = (ops.shape(columns[0])[0], *output_shape)
+        return [
+            c if tuple(c.shape[1:]) == output_shape else ops.broadcast_to(c, full)
+            for c in columns
+        ]
+
+    field = ops.cast(control_displacement, "float32")
+    grid_shape = _static_shape(field.shape[1:-1], "control_displacement.shape")
+    if len(grid_shape) != ndim or field.shape[-1] != ndim:
+        raise ValueError(
+            "Expected `control_displacement` of shape (batch, *grid, ndim) with "
+            f"ndim={ndim}. Received: control_displacement.shape={field.shape}"
+        )
+    # Output voxel positions of the grid nodes (corners aligned), + offset.
+    positions = [
+        np.arange(g) * ((n - 1) / (g - 1) if g > 1 else 0.0)
+        for g, n in zip(grid_shape, output_shape, strict=True)
+    ]
+    nodes = np.stack(np.meshgrid(*positions, indexing="ij"), -1)
+    if matrix is None:
+        nodes = nodes + static_offset
+    field = field + ops.convert_to_tensor(nodes[None].astype("float32"))
+    if matrix is None:
+        if tensor_offset is not None:
+            field = field + ops.reshape(tensor_offset, (-1, *[1] * ndim, ndim))
+    else:
+        flat = ops.reshape(field, (-1, int(np.prod(grid_shape)), ndim))
+        flat = ops.matmul(flat, ops.transpose(linear, (0, 2, 1)))
+        flat = flat + ops.expand_dims(translation, 1)
+        field = ops.reshape(flat, (-1, *grid_shape, ndim))
+    return resize_components(field, output_shape)

@@ -104,15 +104,46 @@ def resample(
             f"coordinates.shape={coordinates.shape}"
         )
 
+    return resample_axes(
+        image,
+        [coordinates[..., d] for d in range(ndim)],
+        interpolation=interpolation,
+        fill_mode=fill_mode,
+        fill_value=fill_value,
+    )
+
+
+def resample_axes(
+    image, axes, interpolation="linear", fill_mode="constant", fill_value=0
+):
+    """`resample` with the coordinates given per axis (internal fast path).
+
+    `axes[d]` is the `(batch or 1, *output_shape)` float tensor of
+    coordinates along spatial axis `d`; the result equals
+    `resample(image, ops.stack(axes, -1), ...)` without materialising the
+    stacked `(..., ndim)` tensor (nor slicing it back apart). Shapes are not
+    validated beyond what the computation needs.
+    """
+    _check(interpolation, "interpolation", INTERPOLATIONS)
+    _check(fill_mode, "fill_mode", FILL_MODES)
+    image = ops.convert_to_tensor(image)
+    ndim = len(image.shape) - 2
+    in_shape = tuple(image.shape[1:-1])
+    channels = image.shape[-1]
+    out_shape = tuple(axes[0].shape[1:])
     dtype = keras.backend.standardize_dtype(image.dtype)
     compute_dtype = "float64" if dtype == "float64" else "float32"
-    coordinates = ops.cast(coordinates, compute_dtype)
 
     num_in = int(np.prod(in_shape))
     num_out = int(np.prod(out_shape))
     strides = [int(np.prod(in_shape[d + 1 :])) for d in range(ndim)]
     flat = ops.reshape(image, (-1, channels))
-    coordinates = ops.reshape(coordinates, (-1, num_out, ndim))
+
+    def axis_coordinates(d):
+        c = ops.convert_to_tensor(axes[d])
+        if keras.backend.standardize_dtype(c.dtype) != compute_dtype:
+            c = ops.cast(c, compute_dtype)
+        return ops.reshape(c, (-1, num_out))
 
     # Offset of each sample's rows in `flat`: (batch, 1), or 0 for batch 1.
     if image.shape[0] == 1:
@@ -131,18 +162,33 @@ def resample(
 
     constant = fill_mode == "constant"
     if interpolation == "nearest":
+        # Per axis: h = c + 1/2 and the index is floor(h). With
+        # fill_mode="constant", a voxel is valid iff 0 <= h < n on every axis;
+        # there the truncation cast(h) is floor(h) and in range, and invalid
+        # voxels get index 0 by one `where` at the end (their value is
+        # replaced by the fill value anyway), so no per-axis clip is needed.
+        # Otherwise the index is the truncation of clip(h, 0, n - 1), which
+        # is non-negative. The flat int32 index is accumulated axis by axis,
+        # so only one axis's temporaries are alive at a time.
         index = None
         valid = None
         for d in range(ndim):
-            i = ops.floor(coordinates[..., d] + 0.5)
+            h = axis_coordinates(d) + 0.5
             if constant:
-                ok = ops.logical_and(i >= 0, i <= in_shape[d] - 1)
+                ok = ops.logical_and(h >= 0, h < in_shape[d])
                 valid = ok if valid is None else ops.logical_and(valid, ok)
-            i = ops.cast(ops.clip(i, 0, in_shape[d] - 1), "int32")
+                i = ops.cast(h, "int32")
+            else:
+                i = ops.cast(ops.clip(h, 0, in_shape[d] - 1), "int32")
+            del h
             if strides[d] != 1:
                 i = i * strides[d]
             index = i if index is None else index + i
+            del i
+        if constant:
+            index = ops.where(valid, index, 0)
         out = gather(index)
+        del index
         if constant:
             fill = ops.cast(ops.convert_to_tensor(fill_value), dtype)
             out = ops.where(ops.expand_dims(valid, -1), out, fill)
@@ -152,7 +198,7 @@ def resample(
     flat = ops.cast(flat, compute_dtype)
     corners = []
     for d in range(ndim):
-        c = coordinates[..., d]
+        c = axis_coordinates(d)
         lower = ops.floor(c)
         upper_weight = c - lower
         weights = [1 - upper_weight, upper_weight]

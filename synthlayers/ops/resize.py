@@ -191,3 +191,59 @@ def resize_displacement(field, output_shape):
     if np.any(zoom != 1):
         x = ops.multiply(x, ops.convert_to_tensor(zoom))
     return _restore(x, output_dtype)
+
+
+def resize_components(field, output_shape):
+    """Linear resize of each component of a field, as a list of tensors.
+
+    Equals `[resize(field, output_shape)[..., d] for d in range(ndim)]`
+    (corners aligned, no vector rescaling) but never builds the
+    `(batch, *output_shape, ndim)` tensor: the small field is made
+    component-major and resized from the last spatial axis to the first with
+    plain (broadcast) matrix products, so no large transpose is needed; the
+    first axis, which makes the result full size, is resized per component.
+    Computes in float32.
+
+    Args:
+        field: `(batch, *shape, ndim)` tensor with static spatial shape.
+        output_shape: tuple of spatial lengths.
+
+    Returns:
+        List of `ndim` float32 tensors of shape `(batch, *output_shape)`.
+    """
+    x, _ = _compute_input(field)
+    spatial, output_shape = _check_output_shape(x, output_shape, "field")
+    ndim = len(spatial)
+    components = x.shape[-1]
+    # (batch, components, *shape): tiny for a control grid.
+    x = ops.transpose(x, (0, ndim + 1, *range(1, ndim + 1)))
+    current = list(spatial)
+    for a in range(ndim - 1, 0, -1):
+        if spatial[a] == output_shape[a]:
+            continue
+        matrix = ops.convert_to_tensor(
+            linear_resize_matrix(spatial[a], output_shape[a])
+        )
+        inner = math.prod(current[a + 1 :])
+        if inner == 1:
+            y = ops.reshape(x, (-1, spatial[a]))
+            y = ops.matmul(y, ops.transpose(matrix))
+        else:
+            y = ops.reshape(x, (-1, spatial[a], inner))
+            y = ops.matmul(ops.expand_dims(matrix, 0), y)
+        current[a] = output_shape[a]
+        x = ops.reshape(y, (-1, components, *current))
+    inner = math.prod(current[1:])
+    outputs = []
+    matrix = None
+    if spatial[0] != output_shape[0]:
+        matrix = ops.convert_to_tensor(
+            linear_resize_matrix(spatial[0], output_shape[0])
+        )
+        matrix = ops.expand_dims(matrix, 0)
+    for d in range(components):
+        y = x[:, d]
+        if matrix is not None:
+            y = ops.matmul(matrix, ops.reshape(y, (-1, spatial[0], inner)))
+        outputs.append(ops.reshape(y, (-1, *output_shape)))
+    return outputs

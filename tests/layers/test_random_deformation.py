@@ -65,6 +65,18 @@ def test_svf_vectors_are_rescaled_with_the_grid():
         assert abs(corners.std() - 2.0) < 0.15, (size, corners.std())
 
 
+@pytest.mark.parametrize("half", [False, True])
+def test_spatial_transform_fast_path_equals_deformation_layer(half):
+    """RandomSpatialTransform resizes the coarse field inside the coordinate
+    map (`coordinate_axes`); RandomDeformation resizes it first. Same seed,
+    same draws: same warped images."""
+    image = make_image((24, 20, 16), batch=2)
+    kwargs = dict(svf_shape=4, integrate_at_half_resolution=half, seed=3)
+    direct = RandomDeformation(std=(2.0, 2.0), **kwargs)(image)
+    fused = RandomSpatialTransform(deformation_std=(2.0, 2.0), **kwargs)(image)
+    np.testing.assert_allclose(to_numpy(fused), to_numpy(direct), atol=1e-4)
+
+
 def test_half_resolution_integration_is_close_to_control_grid_integration():
     """Same SVF, two integration grids: close, both diffeomorphic."""
     image = make_image((64, 64), batch=8)

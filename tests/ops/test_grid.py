@@ -145,3 +145,52 @@ def test_invalid_arguments():
         sampling_coordinates((4, 4), offset=(1, 2, 3))
     with pytest.raises(ValueError, match="output_shape"):
         sampling_coordinates((4, 0))
+
+
+@pytest.mark.parametrize(
+    "grid_shape, output_shape", [((5, 7), (20, 17)), ((3, 4, 5), (9, 8, 11))]
+)
+@pytest.mark.parametrize("with_matrix", [False, True])
+@pytest.mark.parametrize("offset", [None, "static", "tensor"])
+def test_coordinate_axes_equal_sampling_coordinates_of_resized_field(
+    rng, grid_shape, output_shape, with_matrix, offset
+):
+    from synthlayers.ops.grid import coordinate_axes
+    from synthlayers.ops.resize import resize
+
+    ndim = len(output_shape)
+    batch = 2
+    control = rng.normal(scale=3.0, size=(batch, *grid_shape, ndim)).astype("float32")
+    matrix = random_affine(rng, batch, ndim) if with_matrix else None
+    if offset == "static":
+        offset = tuple(rng.uniform(-3, 3, ndim))
+    elif offset == "tensor":
+        offset = rng.uniform(-3, 3, (batch, ndim)).astype("float32")
+    axes = coordinate_axes(
+        output_shape, matrix=matrix, control_displacement=control, offset=offset
+    )
+    assert len(axes) == ndim
+    assert all(tuple(a.shape) == (batch, *output_shape) for a in axes)
+    full = to_numpy(resize(control, output_shape))
+    expected = numpy_coordinates(output_shape, matrix, full, offset)
+    got = np.stack([to_numpy(a) for a in axes], -1)
+    np.testing.assert_allclose(got, expected, atol=2e-4)
+
+
+@pytest.mark.parametrize("with_matrix", [False, True])
+def test_coordinate_axes_without_displacement(rng, with_matrix):
+    from synthlayers.ops.grid import coordinate_axes
+
+    output_shape = (6, 5, 4)
+    matrix = random_affine(rng, 3, 3) if with_matrix else None
+    axes = coordinate_axes(output_shape, matrix=matrix, offset=(1, 2, 3), batch_size=3)
+    expected = numpy_coordinates(output_shape, matrix, None, (1, 2, 3))
+    got = np.stack([to_numpy(a) for a in axes], -1)
+    np.testing.assert_allclose(got, np.broadcast_to(expected, got.shape), atol=1e-4)
+
+
+def test_coordinate_axes_rejects_wrong_field():
+    from synthlayers.ops.grid import coordinate_axes
+
+    with pytest.raises(ValueError, match="control_displacement"):
+        coordinate_axes((8, 8), control_displacement=np.zeros((1, 3, 3, 3), "float32"))

@@ -211,3 +211,18 @@ def test_apply_along_axis_with_unknown_spatial_dims(rng):
     np.testing.assert_allclose(
         model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-5
     )
+
+
+@pytest.mark.parametrize(
+    "shape, output_shape",
+    [((5, 7), (20, 17)), ((3, 4, 5), (9, 8, 11)), ((4, 4, 4), (4, 9, 4))],
+)
+def test_resize_components_equal_resize(rng, shape, output_shape):
+    from synthlayers.ops.resize import resize_components
+
+    field = rng.normal(size=(2, *shape, len(shape))).astype("float32")
+    expected = to_numpy(resize(field, output_shape))
+    got = resize_components(field, output_shape)
+    assert len(got) == len(shape)
+    for d, component in enumerate(got):
+        np.testing.assert_allclose(to_numpy(component), expected[..., d], atol=1e-5)
