@@ -12,6 +12,7 @@ from synthlayers.layers.random_gamma import RandomGamma
 from synthlayers.layers.random_gaussian_blur import RandomGaussianBlur
 from synthlayers.layers.random_gaussian_mixture import RandomGaussianMixture
 from synthlayers.layers.random_gaussian_noise import RandomGaussianNoise
+from synthlayers.layers.random_label_map import RandomLabelMap
 from synthlayers.layers.random_resolution import RandomResolution
 from synthlayers.layers.random_spatial_transform import RandomSpatialTransform
 from synthlayers.layers.spatial_transformer import IntegrateVelocity

@@ -1,0 +1,226 @@
+"""RandomLabelMap: random label maps of smooth blobs, from noise (SynthMorph)."""
+
+import math
+import numbers
+
+import keras
+import numpy as np
+from keras import ops
+
+from synthlayers.layers.base import MASKS
+from synthlayers.layers.base import BaseRandomLayer
+from synthlayers.layers.random_deformation import DeformationSampler
+from synthlayers.layers.sampling import draw_from_ranges
+from synthlayers.ops.resample import resample_axes
+from synthlayers.ops.resize import resize_components
+from synthlayers.validation import check_int
+from synthlayers.validation import parse_range
+
+# Control points of the noise grid beyond each edge of the sampled window, so
+# that warps pushing a voxel slightly outside still read fresh noise.
+MARGIN = 2
+
+
+def _check_output_shape(value):
+    ok = (
+        isinstance(value, (tuple, list))
+        and len(value) in (2, 3)
+        and all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 2
+            for v in value
+        )
+    )
+    if not ok:
+        raise ValueError(
+            "`shape` must be a tuple of 2 or 3 integers >= 2 (the spatial shape "
+            f"of the label map, without batch or channel axes). Received: "
+            f"shape={value!r}"
+        )
+    return tuple(int(v) for v in value)
+
+
+def _parse_scale(value):
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        value_range = parse_range((value, value), "scale", min_value=0.0)
+    else:
+        value_range = parse_range(value, "scale", min_value=0.0)
+    if not 0 < value_range[0] <= value_range[1] <= 1:
+        raise ValueError(
+            "`scale` must be a fraction in (0, 1] or a (min, max) pair of such "
+            f"fractions. Received: scale={value!r}"
+        )
+    return value_range
+
+
+@keras.saving.register_keras_serializable(package="synthlayers")
+class RandomLabelMap(BaseRandomLayer):
+    """Generate random label maps of smooth, blobby shapes from noise.
+
+    The SynthMorph "shapes" generator: a label map with `num_labels` labels
+    made from nothing. For every sample a noise scale `f` is drawn uniformly
+    from `scale`; then `num_labels` images of i.i.d. standard normal noise
+    on a grid with one control point every `1 / f` voxels (so `f * (size -
+    1)` intervals across each axis: `f` is a fraction of the shape), each
+    interpolated linearly to `shape` and warped by its own smooth random
+    diffeomorphism (the SVF model of `RandomDeformation`, standard deviation
+    drawn per image from `warp_std`, in voxels). Each voxel gets the index of
+    the image that is largest there (argmax). Linear interpolation to
+    `shape` and the warp are done in one step, by sampling the low-resolution
+    noise at the warped, scaled coordinates; all `batch * num_labels` images
+    are processed at once (no loop over the batch or the labels).
+
+    The layer is a generator: its input is only used for the batch size. It
+    draws new label maps at every call, whatever `training` is (so
+    `Model.predict` and `evaluate` also give fresh maps); use a fixed `seed`
+    and a new layer for a reproducible sequence.
+
+    Reference:
+        - [Hoffmann et al., SynthMorph: learning contrast-invariant
+          registration without acquired images, IEEE Transactions on Medical
+          Imaging 2022](https://doi.org/10.1109/TMI.2021.3116879)
+
+    Args:
+        shape: spatial shape of the label maps, 2 or 3 integers >= 2.
+        num_labels: number of labels `K`; values lie in `[0, K)`.
+            Defaults to `16`.
+        scale: control-point density of the noise, as a fraction of the
+            shape in `(0, 1]` (one control point every `1 / scale` voxels;
+            smaller means larger blobs), drawn uniformly per sample from a
+            `(min, max)` pair or fixed by a single number. Defaults to
+            `(1 / 32, 1 / 8)`.
+        warp_std: range of the standard deviation of each label's SVF, in
+            voxels; a number `x` means `(0, x)`. Defaults to `8.0`.
+        warp_shape: control grid of the warps' SVF: a fraction of the shape
+            in `(0, 1]`, or control points per axis (an int or a tuple),
+            at least 2 per axis. Defaults to `1 / 16`.
+        seed: integer seed of the layer's `SeedGenerator`. Defaults to `None`.
+        **kwargs: base layer arguments such as `name`.
+
+    Call arguments:
+        data: any tensor with a leading batch axis (e.g. from
+            `keras.Input((1,))`), or a dict of such tensors; only its batch
+            size is used.
+        training: ignored (the layer always generates). Defaults to `True`.
+
+    Input shape:
+        `(batch, ...)`: anything with a batch axis.
+
+    Output shape:
+        A dict `{"segmentation_masks": labels}` with int32 `labels` of shape
+        `(batch, *shape, 1)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = RandomLabelMap((32, 32), num_labels=8, seed=0)
+    >>> labels = layer(np.zeros((2, 1)))["segmentation_masks"]
+    >>> tuple(labels.shape)
+    (2, 32, 32, 1)
+    """
+
+    def __init__(
+        self,
+        shape,
+        num_labels=16,
+        scale=(1 / 32, 1 / 8),
+        warp_std=8.0,
+        warp_shape=1 / 16,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(seed=seed, **kwargs)
+        self.shape = _check_output_shape(shape)
+        self.num_labels = check_int(num_labels, "num_labels", min_value=2)
+        self.scale = _parse_scale(scale)
+        try:
+            self.sampler = DeformationSampler(
+                warp_std,
+                warp_shape,
+                integration_steps=7,
+                integrate_at_half_resolution=False,
+                probability=1.0,
+            )
+            # Catch a `warp_shape` tuple of the wrong length now, not at call.
+            self.sampler.control_shape(self.shape)
+        except ValueError as error:
+            # Name our arguments, not the sampler's.
+            message = str(error).replace("svf_shape", "warp_shape")
+            raise ValueError(message.replace("std", "warp_std")) from None
+        # Noise grid: the largest window plus a margin on each side.
+        self.noise_shape = tuple(
+            math.ceil(self.scale[1] * (n - 1) - 1e-6) + 1 + 2 * MARGIN
+            for n in self.shape
+        )
+
+    @staticmethod
+    def _batch_size(data):
+        x = next(iter(data.values())) if isinstance(data, dict) else data
+        if len(x.shape) < 1:
+            raise ValueError(
+                "RandomLabelMap expects an input with a leading batch axis. "
+                f"Received: shape={tuple(x.shape)}"
+            )
+        return ops.shape(x)[0]
+
+    def get_random_transformation(self, data, training=True):
+        batch_size = self._batch_size(data)
+        count = batch_size * self.num_labels
+        ndim = len(self.shape)
+        # One scale per sample, shared by its labels: sample-major order of
+        # the folded `batch * num_labels` axis.
+        scale = draw_from_ranges(self.seed_generator, batch_size, [self.scale])
+        scale = ops.reshape(
+            ops.repeat(scale, self.num_labels, axis=0), (-1,) + (1,) * (ndim + 1)
+        )
+        noise = keras.random.normal(
+            (count, *self.noise_shape, 1), seed=self.seed_generator
+        )
+        # The warp before its final resize to `shape` (same draws as
+        # `sample`): `generate` resizes it one component at a time.
+        displacement = self.sampler.sample_coarse(
+            self.seed_generator, count, self.shape
+        )
+        return {"scale": scale, "noise": noise, "displacement": displacement}
+
+    def generate(self, transformation):
+        """Label maps `(batch, *shape, 1)` int32 from a drawn transformation."""
+        # Noise-grid coordinates `scale * (x + u(x)) + MARGIN`, per axis:
+        # the scaled coarse warp resized component by component plus a
+        # broadcast ramp, so no `(batch * num_labels, *shape, ndim)` tensor is
+        # ever built (this is `resample(noise, sampling_coordinates(...))`).
+        scale = transformation["scale"]
+        ndim = len(self.shape)
+        warps = resize_components(transformation["displacement"] * scale, self.shape)
+        scale = ops.reshape(scale, (-1,) + (1,) * ndim)
+        axes = []
+        for d, (n, warp) in enumerate(zip(self.shape, warps, strict=True)):
+            ramp = np.arange(n, dtype="float32").reshape(
+                (1,) + tuple(n if a == d else 1 for a in range(ndim))
+            )
+            axes.append(warp + scale * ops.convert_to_tensor(ramp) + float(MARGIN))
+        values = resample_axes(
+            transformation["noise"], axes, "linear", fill_mode="nearest"
+        )
+        values = ops.reshape(values, (-1, self.num_labels, *self.shape))
+        labels = ops.argmax(values, axis=1)
+        return ops.cast(ops.expand_dims(labels, -1), "int32")
+
+    def call(self, data, training=True):
+        transformation = self.get_random_transformation(data, training=training)
+        return {MASKS: self.generate(transformation)}
+
+    def compute_output_spec(self, data, training=True):
+        x = next(iter(data.values())) if isinstance(data, dict) else data
+        return {MASKS: keras.KerasTensor((x.shape[0], *self.shape, 1), "int32")}
+
+    def get_config(self):
+        config = super().get_config()
+        svf_shape = self.sampler.svf_shape
+        config.update(
+            shape=list(self.shape),
+            num_labels=self.num_labels,
+            scale=list(self.scale),
+            warp_std=list(self.sampler.std_range),
+            warp_shape=list(svf_shape) if isinstance(svf_shape, tuple) else svf_shape,
+        )
+        return config
