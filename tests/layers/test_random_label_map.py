@@ -40,6 +40,36 @@ def test_output_dtype_shape_and_values(ndim):
     assert labels.min() >= 0 and labels.max() < 5
 
 
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_matches_scipy_argmax_of_warped_noise(ndim):
+    """Reference: per sample and label, the noise sampled (SciPy, order 1) at
+    `scale * (x + u(x)) + margin`, then the argmax over the labels."""
+    from synthlayers.layers.random_label_map import MARGIN
+    from synthlayers.ops.resize import resize
+
+    shape = SHAPES[ndim]
+    layer = RandomLabelMap(shape, num_labels=5, warp_std=3.0, seed=7)
+    batch = 2
+    transformation = layer.get_random_transformation(np.zeros((batch, 1)))
+    got = to_numpy(layer.generate(transformation))[..., 0]
+
+    noise = to_numpy(transformation["noise"])[..., 0]
+    warps = to_numpy(resize(transformation["displacement"], shape))
+    scale = to_numpy(transformation["scale"]).reshape(-1)
+    grid = np.stack(np.meshgrid(*map(np.arange, shape), indexing="ij"), -1)
+    values = np.empty((batch * 5, *shape))
+    for i in range(batch * 5):
+        points = scale[i] * (grid + warps[i]) + MARGIN
+        values[i] = ndimage.map_coordinates(
+            noise[i].astype("float64"),
+            np.moveaxis(points, -1, 0),
+            order=1,
+            mode="nearest",
+        )
+    expected = values.reshape(batch, 5, *shape).argmax(axis=1)
+    assert (got == expected).mean() > 0.999
+
+
 def test_input_only_gives_the_batch_size():
     layer = RandomLabelMap((16, 12), seed=0)
     labels = np.zeros((2, 7, 9, 1), "int32")
