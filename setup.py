@@ -3,7 +3,8 @@
 import pathlib
 import re
 
-from setuptools import find_packages, setup
+from setuptools import find_packages
+from setuptools import setup
 
 HERE = pathlib.Path(__file__).parent
 VERSION = re.search(
@@ -24,6 +25,7 @@ setup(
     python_requires=">=3.10",
     install_requires=[
         "keras>=3.6",
+        "nibabel>=5",
         "numpy>=1.26",
         "tensorflow>=2.16",
     ],

@@ -1,12 +1,16 @@
-"""Synthesise randomly deformed 2D and 3D examples and write a PNG montage.
+"""Synthesise SynthSeg- and SynthMorph-style images and write a PNG montage.
 
-The label map is made in code (`synthlayers.datasets.phantom_label_map`); an
-image is rendered from it with one intensity per label, and both go through
-`RandomSpatialTransform` (random affine + diffeomorphic deformation, resampled
-once onto a smaller output grid) so the montage shows images and labels that
-stay aligned. Rows: 2D images, 2D labels, 3D images (middle slice), 3D labels.
+Source label map: a real SynthSeg training label map (256^3, 1 mm) when a
+data directory is found (`--data-dir`, else $SYNTHLAYERS_DATA_DIR, else a
+`shared/data` directory next to the repository), with SynthSeg's generation
+labels and classes; otherwise a random label map from `RandomLabelMap`.
+Each sample is a 3D synthesis (`LabelsToImage.synthseg` and
+`LabelsToImage.synthmorph` presets, a new draw per call) shown by its middle
+coronal slice. Rows: SynthSeg images, their segmentation targets, SynthMorph
+images, their label maps; one column per sample.
 
     python examples/synthesize.py [--out montage.png] [--samples 6] [--quick]
+                                  [--data-dir DIR] [--random-labels]
 """
 
 import argparse
@@ -17,44 +21,79 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from synthlayers.datasets import phantom_label_map  # noqa: E402
-from synthlayers.layers import RandomSpatialTransform  # noqa: E402
+from synthlayers import datasets  # noqa: E402
+from synthlayers.layers import LabelsToImage  # noqa: E402
 from synthlayers.visualize import colorize  # noqa: E402
 from synthlayers.visualize import label_colors  # noqa: E402
 from synthlayers.visualize import montage  # noqa: E402
 from synthlayers.visualize import to_gray  # noqa: E402
 from synthlayers.visualize import write_png  # noqa: E402
 
-
-def render(labels, seed=0):
-    """One intensity per label (a fixed contrast), float32 image."""
-    rng = np.random.default_rng(seed)
-    values = np.unique(labels)
-    table = dict(zip(values, rng.uniform(0.2, 1.0, len(values))))
-    table[0] = 0.0
-    return np.vectorize(table.get)(labels).astype("float32")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NEXT_TO_REPO = os.path.normpath(os.path.join(ROOT, "..", "shared", "data"))
 
 
-def synthesize(shape, output_shape, samples, seed):
-    labels = phantom_label_map(shape)[None, ..., None].repeat(samples, axis=0)
-    layer = RandomSpatialTransform(
-        output_shape=output_shape,
-        rotation=15,
-        scaling=0.2,
-        shear=0.012,
-        translation=0.05 * min(shape),
-        deformation_std=4.0,
-        svf_shape=0.04 if len(shape) == 3 else 0.05,
-        seed=seed,
+def find_data_dir(path):
+    """`path`, else $SYNTHLAYERS_DATA_DIR, else ../shared/data; with its origin."""
+    for origin, candidate in (
+        ("--data-dir", path),
+        (f"${datasets.DATA_DIR_ENV}", datasets.local_data_dir()),
+        ("a shared/data directory next to the repository", NEXT_TO_REPO),
+    ):
+        if candidate and os.path.isdir(os.path.join(candidate, "synthseg_label_maps")):
+            return candidate, origin
+        if candidate and origin == "--data-dir":
+            raise SystemExit(f"--data-dir {path}: no synthseg_label_maps in it")
+    return None, None
+
+
+def real_label_map(data_dir, quick):
+    """SynthSeg's first training map and its label tables."""
+    path = datasets.synthseg_label_map_paths(data_dir)[0]
+    labels_map, _ = datasets.load_label_map(path)
+    if quick:  # 256^3 at 1 mm -> 64^3 at 4 mm (nearest neighbour)
+        labels_map = labels_map[2::4, 2::4, 2::4]
+    labels, classes = datasets.synthseg_generation_labels(data_dir)
+    # SynthSeg's targets: extra-cerebral labels -> 0, lesions and vessels into
+    # their neighbours (SynthSeg's segmentation_labels, one per label).
+    targets_path = os.path.join(
+        data_dir, "synthseg_labels", "synthseg_segmentation_labels.npy"
     )
-    start = time.perf_counter()
-    out = layer({"images": render(labels), "segmentation_masks": labels})
-    seconds = time.perf_counter() - start
-    return (
-        np.asarray(out["images"])[..., 0],
-        np.asarray(out["segmentation_masks"])[..., 0],
-        seconds,
-    )
+    output_labels = None
+    if os.path.isfile(targets_path):
+        output_labels = dict(zip(labels.tolist(), np.load(targets_path).tolist()))
+    return labels_map, labels, classes, output_labels, os.path.basename(path)
+
+
+def random_label_map(shape, seed):
+    """A random label map (16 labels, 0..15) from `RandomLabelMap`."""
+    from synthlayers.layers.random_label_map import RandomLabelMap
+
+    generator = RandomLabelMap(shape, num_labels=16, seed=seed)
+    labels_map = generator(np.zeros((1, 1), "float32"))["segmentation_masks"]
+    labels_map = np.asarray(labels_map)[0, ..., 0]
+    labels = np.unique(labels_map)
+    return labels_map, labels, None, None
+
+
+def coronal(volume):
+    """Middle coronal slice of a RAS volume, superior up, left on the left."""
+    return volume[:, volume.shape[1] // 2, :].T[::-1]
+
+
+def synthesize(generator, labels_map, samples):
+    """`samples` consecutive draws (batch 1 each): images, labels, seconds."""
+    batch = labels_map[None, ..., None]
+    images, masks, seconds = [], [], []
+    for _ in range(samples):
+        start = time.perf_counter()
+        out = generator(batch)
+        image = np.asarray(out["images"])[0, ..., 0]
+        mask = np.asarray(out["segmentation_masks"])[0, ..., 0]
+        seconds.append(time.perf_counter() - start)
+        images.append(image)
+        masks.append(mask)
+    return images, masks, seconds
 
 
 def main():
@@ -65,29 +104,73 @@ def main():
     parser.add_argument("--samples", type=int, default=6, help="samples per row")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--quick", action="store_true", help="small sizes, for smoke tests"
+        "--quick", action="store_true", help="small sizes (48^3 outputs), for tests"
+    )
+    parser.add_argument("--data-dir", default=None, help="the data directory")
+    parser.add_argument(
+        "--random-labels",
+        action="store_true",
+        help="use RandomLabelMap even when real label maps are available",
     )
     args = parser.parse_args()
 
-    size2, out2 = (64, 48) if args.quick else (256, 192)
-    size3, out3 = (40, 32) if args.quick else (128, 96)
-    images2, labels2, t2 = synthesize(
-        (size2, size2), (out2, out2), args.samples, args.seed
+    data_dir, origin = (None, None)
+    if not args.random_labels:
+        data_dir, origin = find_data_dir(args.data_dir)
+    if data_dir is not None:
+        labels_map, labels, classes, output_labels, name = real_label_map(
+            data_dir, args.quick
+        )
+        output_shape = (48,) * 3 if args.quick else (160,) * 3
+        print(
+            f"Label map: {name} from {os.path.abspath(data_dir)} (found via "
+            f"{origin}), {'x'.join(map(str, labels_map.shape))}, "
+            f"{len(labels)} SynthSeg generation labels"
+        )
+    else:
+        shape = (64,) * 3 if args.quick else (128,) * 3
+        labels_map, labels, classes, output_labels = random_label_map(shape, args.seed)
+        output_shape = (48,) * 3 if args.quick else (96,) * 3
+        reason = "--random-labels" if args.random_labels else "no SynthSeg data found"
+        print(
+            f"Label map: {reason}, using a random "
+            f"{'x'.join(map(str, shape))} label map from RandomLabelMap"
+        )
+
+    # Spacings and deformations are in voxels: scale SynthSeg's 1 mm values
+    # to the 4 mm voxels of the quick, downsampled map.
+    voxel_mm = 4.0 if args.quick and data_dir is not None else 1.0
+    synthseg = LabelsToImage.synthseg(
+        labels,
+        classes=classes,
+        output_labels=output_labels,
+        output_shape=output_shape,
+        seed=args.seed,
+        max_spacing=8.0 / voxel_mm,
+        deformation_std=4.0 / voxel_mm,
     )
-    images3, labels3, t3 = synthesize(
-        (size3,) * 3, (out3,) * 3, args.samples, args.seed
+    synthmorph = LabelsToImage.synthmorph(
+        labels, output_shape=output_shape, seed=args.seed + 1000
     )
-    colors = label_colors(np.unique(np.concatenate([labels2.ravel(), labels3.ravel()])))
-    middle = out3 // 2
+    seg_images, seg_masks, seg_times = synthesize(synthseg, labels_map, args.samples)
+    morph_images, morph_masks, morph_times = synthesize(
+        synthmorph, labels_map, args.samples
+    )
+
+    colors = label_colors(np.unique(labels_map).tolist() + list(np.unique(seg_masks)))
     rows = [
-        [to_gray(x) for x in images2],
-        [colorize(x, colors) for x in labels2],
-        [to_gray(np.pad(x[:, middle], (out2 - out3) // 2)) for x in images3],
-        [colorize(np.pad(x[:, middle], (out2 - out3) // 2), colors) for x in labels3],
+        [to_gray(coronal(x)) for x in seg_images],
+        [colorize(coronal(x), colors) for x in seg_masks],
+        [to_gray(coronal(x)) for x in morph_images],
+        [colorize(coronal(x), colors) for x in morph_masks],
     ]
     write_png(args.out, montage([t for row in rows for t in row], columns=args.samples))
-    print(f"2D: {args.samples} samples {size2}^2 -> {out2}^2 in {t2:.2f} s")
-    print(f"3D: {args.samples} samples {size3}^3 -> {out3}^3 in {t3:.2f} s")
+    size = "x".join(map(str, output_shape))
+    for name, times in (("SynthSeg", seg_times), ("SynthMorph", morph_times)):
+        print(
+            f"{name}: {args.samples} samples {size}, first {times[0]:.2f} s, "
+            f"then {np.median(times[1:] or times):.2f} s per sample (median)"
+        )
     print(f"Wrote montage to {os.path.abspath(args.out)}")
 
 

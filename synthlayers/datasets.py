@@ -1,4 +1,7 @@
-"""Label maps for synthesis: made in code here (real ones come later)."""
+"""Label maps for synthesis: made in code, or SynthSeg's, read from disk."""
+
+import glob
+import os
 
 import numpy as np
 
@@ -53,3 +56,127 @@ def phantom_label_map(shape):
         out[ellipsoid(0.22, (0.22 * sign, -0.15, 0.1))] = ventricle
         out[ellipsoid(0.16, (0.14 * sign, 0.25, -0.05))] = thalamus
     return out
+
+
+# --- Real label maps on disk -------------------------------------------------
+
+DATA_DIR_ENV = "SYNTHLAYERS_DATA_DIR"
+"""Environment variable naming a local data directory (see `local_data_dir`)."""
+
+
+def local_data_dir(path=None):
+    """The local data directory: `path`, else `$SYNTHLAYERS_DATA_DIR`, else None.
+
+    The directory is expected to hold `synthseg_label_maps/training_seg_*.nii.gz`
+    and `synthseg_labels/*.npy` (SynthSeg's training label maps and label
+    tables). Nothing is downloaded: fetching the files with checksums comes in
+    a later release; until then point `path` or `$SYNTHLAYERS_DATA_DIR` at a
+    copy.
+
+    Args:
+        path: a directory, or None. Defaults to None.
+
+    Returns:
+        The directory as a string, or None when neither is given.
+    """
+    if path is None:
+        path = os.environ.get(DATA_DIR_ENV) or None
+    return None if path is None else os.fspath(path)
+
+
+def load_label_map(path):
+    """Load a NIfTI/MGH label map as int32 in RAS+ orientation.
+
+    The array is reoriented with `nibabel.as_closest_canonical` (axes permuted
+    and flipped so that the first, second and third axes run to the right,
+    anterior and superior), so maps stored in different orientations line up.
+    Values are rounded before the cast, since label maps are often stored as
+    floats.
+
+    Args:
+        path: the file (`.nii`, `.nii.gz`, `.mgz`, anything nibabel reads).
+
+    Returns:
+        `(labels, voxel_sizes)`: an int32 array of the image's shape and a
+        tuple of floats (mm per voxel along each axis of `labels`).
+    """
+    import nibabel
+
+    image = nibabel.as_closest_canonical(nibabel.load(os.fspath(path)))
+    data = np.asarray(image.dataobj)
+    if not np.issubdtype(data.dtype, np.integer):
+        data = np.rint(data)
+    labels = np.ascontiguousarray(data, dtype="int32")
+    voxel_sizes = tuple(float(z) for z in image.header.get_zooms()[: labels.ndim])
+    return labels, voxel_sizes
+
+
+def synthseg_label_map_paths(data_dir):
+    """Sorted paths of SynthSeg's training label maps under `data_dir`.
+
+    Args:
+        data_dir: the data directory (see `local_data_dir`); the maps are
+            `data_dir/synthseg_label_maps/training_seg_*.nii.gz`.
+
+    Returns:
+        A sorted list of paths (strings).
+
+    Raises:
+        ValueError: when no map is found.
+    """
+    directory = os.path.join(os.fspath(data_dir), "synthseg_label_maps")
+    paths = sorted(glob.glob(os.path.join(directory, "training_seg_*.nii.gz")))
+    if not paths:
+        raise ValueError(
+            "No SynthSeg label maps found. Expected files "
+            f"training_seg_*.nii.gz in {directory!r} (set `data_dir` or "
+            f"${DATA_DIR_ENV}). Received: data_dir={data_dir!r}"
+        )
+    return paths
+
+
+def synthseg_generation_labels(data_dir, contrast_specific=False):
+    """SynthSeg's generation labels and generation classes.
+
+    Read from `data_dir/synthseg_labels/generation_labels.npy` and
+    `generation_classes.npy` (SynthSeg's `data/labels_classes_priors`). The
+    54 labels come in SynthSeg's order: 18 labels without a side (background
+    first), then 18 left labels, then the 18 matching right labels in the same
+    order. Labels of one class share one Gaussian of the intensity mixture:
+    with the default classes, similar tissues of one side are grouped (e.g.
+    lateral and inferior lateral ventricle, hippocampus and amygdala), left
+    and right stay separate classes with the same grouping; with
+    `contrast_specific=True` (`generation_classes_contrast_specific.npy`, the
+    classes of SynthSeg's T1 priors) left and right share classes too.
+
+    Args:
+        data_dir: the data directory (see `local_data_dir`).
+        contrast_specific: use the contrast-specific classes. Defaults to
+            False.
+
+    Returns:
+        `(labels, classes)`: two int32 arrays of equal length, classes in
+        `0..K-1`.
+    """
+    directory = os.path.join(os.fspath(data_dir), "synthseg_labels")
+    names = (
+        "generation_labels.npy",
+        "generation_classes_contrast_specific.npy"
+        if contrast_specific
+        else "generation_classes.npy",
+    )
+    paths = [os.path.join(directory, name) for name in names]
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        raise ValueError(
+            f"SynthSeg label tables not found: {missing}. Expected them in "
+            f"{directory!r} (set `data_dir` or ${DATA_DIR_ENV}). "
+            f"Received: data_dir={data_dir!r}"
+        )
+    labels, classes = (np.load(p).astype("int32").ravel() for p in paths)
+    if labels.shape != classes.shape:
+        raise ValueError(
+            "Generation labels and classes must have the same length. "
+            f"Received: {labels.shape[0]} labels, {classes.shape[0]} classes"
+        )
+    return labels, classes

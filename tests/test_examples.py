@@ -4,8 +4,8 @@ import sys
 import zlib
 
 import numpy as np
+import pytest
 
-from synthlayers.datasets import phantom_label_map
 from synthlayers.visualize import write_png
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,17 +34,19 @@ def test_write_png_round_trip(tmp_path, rng):
     np.testing.assert_array_equal(_read_png(tmp_path / "x.png"), rgb)
 
 
-def test_phantom_is_symmetric_and_labelled():
-    labels = phantom_label_map((40, 36, 32))
-    assert set(np.unique(labels)) == {0, 2, 3, 4, 10, 24, 41, 42, 43, 49}
-    flipped = labels[::-1]
-    swap = {2: 41, 41: 2, 3: 42, 42: 3, 4: 43, 43: 4, 10: 49, 49: 10}
-    np.testing.assert_array_equal(
-        np.vectorize(lambda v: swap.get(v, v))(flipped), labels
-    )
+SHARED_DATA = os.path.normpath(os.path.join(ROOT, "..", "shared", "data"))
 
 
-def test_synthesize_example_quick(tmp_path):
+@pytest.mark.parametrize("source", ["synthseg", "random"])
+def test_synthesize_example_quick(tmp_path, source):
+    if source == "synthseg":
+        if not os.path.isdir(os.path.join(SHARED_DATA, "synthseg_label_maps")):
+            pytest.skip(f"SynthSeg data not found in {SHARED_DATA}")
+        options = ["--data-dir", SHARED_DATA]
+        expected = "Label map: training_seg_01.nii.gz"
+    else:
+        options = ["--random-labels"]
+        expected = "RandomLabelMap"
     out = tmp_path / "montage.png"
     result = subprocess.run(
         [
@@ -55,15 +57,22 @@ def test_synthesize_example_quick(tmp_path):
             "3",
             "--out",
             str(out),
+            *options,
         ],
         capture_output=True,
         text=True,
         timeout=300,
-        cwd=ROOT,
+        cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": ROOT},
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    assert expected in result.stdout
     assert "Wrote montage to" in result.stdout
     image = _read_png(out)
+    # 4 rows (SynthSeg images, targets, SynthMorph images, labels) x 3 samples
+    # of 48x48 tiles, 2-pixel gaps.
     assert image.shape == (4 * 50 + 2, 3 * 50 + 2, 3)
     assert image.std() > 20  # not blank
+    rows = [image[2 + 50 * r : 50 * (r + 1), 2:-2] for r in range(4)]
+    for row in rows:
+        assert row.std() > 10  # every row has content
