@@ -33,6 +33,14 @@ setup(
         "test": ["pytest>=8", "scipy>=1.11", "ruff>=0.6"],
         "jax": ["jax>=0.4.30"],
         "torch": ["torch>=2.2"],
+        # What .ci/run adds to run the suite under JAX and PyTorch (CPU) and
+        # the cross-checks against the anchors' PyTorch releases.
+        "ci": [
+            "jax>=0.4.30",
+            "torch==2.13.0",
+            "voxelmorph==0.3.4",
+            "neurite==0.3.4",
+        ],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -154,7 +154,9 @@ class IntegrateVelocity(keras.layers.Layer):
 
     Scaling and squaring: `u = v / 2**steps`, then `steps` times
     `u = u + u o (id + u)` with linear interpolation (edge values repeated
-    outside), in voxels of the field's grid (VoxelMorph's `VecInt`).
+    outside), in voxels of the field's grid (VoxelMorph's TensorFlow
+    `VecInt`; its PyTorch `integrate_vec` pads with zeros instead, which
+    differs only where `id + u` leaves the grid: see docs/conventions.md).
 
     Args:
         steps: number of squarings, >= 0. Defaults to `7`.
