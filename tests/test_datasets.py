@@ -1,5 +1,6 @@
 import os
 
+import keras
 import nibabel
 import numpy as np
 import pytest
@@ -128,4 +129,217 @@ def test_phantom_is_symmetric_and_labelled():
     swap = {2: 41, 41: 2, 3: 42, 42: 3, 4: 43, 43: 4, 10: 49, 49: 10}
     np.testing.assert_array_equal(
         np.vectorize(lambda v: swap.get(v, v))(flipped), labels
+    )
+
+
+# --- Preparation: resampling, compact labels, bounding box -------------------
+
+
+def test_resample_halving_keeps_odd_voxels(rng):
+    labels = rng.integers(0, 50, (8, 6, 4)).astype("int16")
+    out = datasets.resample_label_map(labels, (1.0, 1.0, 1.0), 2.0)
+    assert out.dtype == labels.dtype
+    np.testing.assert_array_equal(out, labels[1::2, 1::2, 1::2])
+    # Per-axis: halve the first axis only (input 0.5 mm -> 1 mm).
+    out = datasets.resample_label_map(labels, (0.5, 1.0, 1.0), 1.0)
+    np.testing.assert_array_equal(out, labels[1::2])
+
+
+def test_resample_doubling_repeats_voxels(rng):
+    labels = rng.integers(0, 50, (3, 4, 5)).astype("int32")
+    out = datasets.resample_label_map(labels, (2.0, 2.0, 1.0), (1.0, 1.0, 1.0))
+    np.testing.assert_array_equal(out, np.repeat(np.repeat(labels, 2, 0), 2, 1))
+
+
+def test_resample_centred_field_of_view():
+    # 5 voxels of 1 mm -> 3 voxels of 2 mm centred on the same point: output
+    # centres at 0.5, 2.5, 4.5 mm fall in input voxels 0, 2, 4.
+    out = datasets.resample_label_map(np.arange(5), (1.0,), 2.0)
+    np.testing.assert_array_equal(out, [0, 2, 4])
+    # A matching voxel size returns the input itself.
+    labels = np.arange(5)
+    assert datasets.resample_label_map(labels, [1.0], 1.0) is labels
+
+
+@pytest.mark.parametrize(
+    "shape, sizes, target",
+    [
+        ((12, 8, 6), (1.0, 1.0, 1.0), (1.5, 2.0, 0.5)),
+        ((9, 12), (1.0, 2.0), (3.0, 1.5)),
+        ((8, 6, 4), (1.0, 1.0, 1.0), (2 / 3, 0.75, 4.0)),
+    ],
+)
+def test_resample_matches_scipy_zoom(rng, shape, sizes, target):
+    from scipy import ndimage
+
+    # Sizes chosen so that the output grids span the input's field of view
+    # exactly, where scipy's grid_mode zoom uses the same convention.
+    labels = rng.integers(0, 100, shape).astype("int32")
+    out = datasets.resample_label_map(labels, sizes, target)
+    expected_shape = tuple(round(n * s / t) for n, s, t in zip(shape, sizes, target))
+    assert out.shape == expected_shape
+    expected = ndimage.zoom(
+        labels,
+        [o / n for o, n in zip(expected_shape, shape)],
+        order=0,
+        grid_mode=True,
+        mode="nearest",
+    )
+    np.testing.assert_array_equal(out, expected)
+    assert set(np.unique(out)) <= set(np.unique(labels))
+
+
+@pytest.mark.parametrize(
+    "voxel_sizes, target, name",
+    [
+        ((1.0, 1.0), 1.0, "voxel_sizes"),
+        ((1.0, 0.0, 1.0), 1.0, "voxel_sizes"),
+        ((1.0, 1.0, 1.0), -2.0, "target_voxel_size"),
+        ((1.0, 1.0, 1.0), (1.0, 2.0), "target_voxel_size"),
+        ((1.0, 1.0, 1.0), "2", "target_voxel_size"),
+    ],
+)
+def test_resample_bad_arguments(voxel_sizes, target, name):
+    with pytest.raises(ValueError, match=f"Received: {name}="):
+        datasets.resample_label_map(np.zeros((2, 2, 2), "int32"), voxel_sizes, target)
+
+
+def test_compact_labels_by_position():
+    generation_labels = [0, 24, 41, 2, -1]
+    labels = np.array([[0, 41, 2], [24, 2, -1]], "int32")
+    out = datasets.compact_labels(labels, generation_labels)
+    assert out.dtype == np.uint8
+    np.testing.assert_array_equal(out, [[0, 2, 3], [1, 3, 4]])
+    np.testing.assert_array_equal(np.asarray(generation_labels)[out], labels)
+    # Many labels need a wider type; large label values take another path.
+    many = np.arange(300) * 7
+    out = datasets.compact_labels(many[::-1].reshape(15, 20), many)
+    assert out.dtype == np.int16
+    np.testing.assert_array_equal(out.ravel(), np.arange(300)[::-1])
+    huge = np.array([0, 2**30, 5], "int64")
+    np.testing.assert_array_equal(
+        datasets.compact_labels(huge, [5, 2**30, 0]), [2, 1, 0]
+    )
+
+
+def test_compact_labels_lists_unknown_labels():
+    labels = np.array([0, 2, 77, 41, 80, 2**30], "int64")
+    with pytest.raises(ValueError, match=r"3 label value\(s\).*: 77, 80, 1073741824"):
+        datasets.compact_labels(labels, [0, 2, 41])
+    with pytest.raises(ValueError, match="label value.*: 77, 80"):
+        datasets.compact_labels(labels[:5].astype("uint8"), [0, 2, 41])
+    with pytest.raises(ValueError, match="Received: generation_labels="):
+        datasets.compact_labels(labels, [0, 2, 2])
+    with pytest.raises(ValueError, match="Received: generation_labels="):
+        datasets.compact_labels(labels, [0.0, 2.0])
+    with pytest.raises(ValueError, match="Received: labels_map"):
+        datasets.compact_labels(labels.astype("float32"), [0, 2, 41])
+
+
+def test_compact_label_arguments_give_the_same_targets():
+    from synthlayers.layers import LabelsToImage
+
+    generation_labels = [0, 24, 2, 3, 41, 42, 17]  # 17 has no right partner
+    classes = [0, 1, 2, 3, 2, 3, 4]
+    output_labels = [0, 2, 3, 41, 42]
+    arguments = datasets.compact_label_arguments(generation_labels, output_labels)
+    assert arguments["labels"] == list(range(7))
+    assert arguments["output_labels"] == {0: 0, 2: 2, 3: 3, 4: 41, 5: 42}
+    assert arguments["label_swap"] == {2: 4, 3: 5}
+    everything = datasets.compact_label_arguments(generation_labels)
+    assert everything["output_labels"] == {
+        i: v for i, v in enumerate(generation_labels)
+    }
+    mapped = datasets.compact_label_arguments(generation_labels, {41: 2, 2: 2})
+    assert mapped["output_labels"] == {4: 2, 2: 2}
+    assert datasets.compact_label_arguments([0, 24])["label_swap"] is None
+    with pytest.raises(ValueError, match=r"missing from `generation_labels`: \[77\]"):
+        datasets.compact_label_arguments(generation_labels, [0, 77])
+
+    # Synthesis from the FreeSurfer map and from its compacted copy, with the
+    # same seed and flips switched on: the same targets come out.
+    values = np.asarray(generation_labels)
+    label_map = values[np.random.default_rng(0).integers(0, 7, (2, 24, 20))]
+    compacted = datasets.compact_labels(label_map, generation_labels)
+    common = dict(output_shape=(16, 16), seed=7, flip_probability=1.0)
+    original = LabelsToImage.synthseg(
+        generation_labels, classes, output_labels=output_labels, **common
+    )(label_map[..., None])
+    from_indices = LabelsToImage.synthseg(classes=classes, **arguments, **common)(
+        compacted[..., None].astype("int32")
+    )
+    for key in ("segmentation_masks", "images"):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(from_indices[key]),
+            keras.ops.convert_to_numpy(original[key]),
+            rtol=1e-5,
+            atol=1e-5,
+        )
+
+
+def test_crop_to_bounding_box():
+    labels = np.zeros((8, 9, 10), "uint8")
+    labels[2, 3:5, 4] = 3
+    labels[4, 4, 7] = 1
+    np.testing.assert_array_equal(
+        datasets.crop_to_bounding_box(labels), labels[2:5, 3:5, 4:8]
+    )
+    box = datasets.bounding_box(labels, margin=(1, 0, 3))
+    assert box == (slice(1, 6), slice(3, 5), slice(1, 10))  # clipped at 10
+    cropped = datasets.crop_to_bounding_box(labels, margin=2)
+    assert cropped.shape == (7, 6, 8) and cropped.flags["C_CONTIGUOUS"]
+    assert cropped.dtype == np.uint8 and np.sum(cropped) == np.sum(labels)
+    other = np.full((4, 5), 7, "int32")
+    other[1:3, 2] = 0
+    assert datasets.bounding_box(other, background=7) == (slice(1, 3), slice(2, 3))
+    with pytest.raises(ValueError, match="no voxel other than background"):
+        datasets.crop_to_bounding_box(np.zeros((3, 3), "int32"))
+    with pytest.raises(ValueError, match="Received: margin="):
+        datasets.crop_to_bounding_box(labels, margin=-1)
+    with pytest.raises(ValueError, match="Received: margin="):
+        datasets.crop_to_bounding_box(labels, margin=(1, 2))
+
+
+def test_real_map_prepared():
+    data_dir = _data_dir()
+    path = datasets.fetch_synthseg_label_maps(1, data_dir=data_dir)[0]
+    assert path == datasets.synthseg_label_map_paths(data_dir)[0]
+    labels, voxel_sizes = datasets.load_label_map(path)
+    generation_labels, _ = datasets.synthseg_generation_labels(data_dir)
+    cropped = datasets.crop_to_bounding_box(labels, margin=2)
+    assert all(c < s for c, s in zip(cropped.shape, labels.shape))
+    compacted = datasets.compact_labels(cropped, generation_labels)
+    assert compacted.dtype == np.uint8
+    np.testing.assert_array_equal(generation_labels[compacted], cropped)
+    assert np.sum(cropped != 0) == np.sum(labels != 0)
+    half = datasets.resample_label_map(compacted, voxel_sizes, 2.0)
+    assert half.shape == tuple((s + 1) // 2 for s in compacted.shape)
+
+
+def test_vxm_test_scan():
+    data_dir = _data_dir()
+    image, segmentation = datasets.load_vxm_test_scan(data_dir=data_dir)
+    assert image.shape == segmentation.shape == (160, 224, 192)
+    assert image.dtype == np.float32 and segmentation.dtype == np.int32
+    assert 0 <= image.min() and image.max() <= 1
+    assert {0, 2, 24, 41, 77, 251} <= set(np.unique(segmentation).tolist())
+
+    def centre(labels):
+        return np.array([a.mean() for a in np.nonzero(np.isin(segmentation, labels))])
+
+    # RAS+: left hemisphere (2, 3) low on the first axis, caudate (11, 50)
+    # anterior of the cerebellum (8, 47), thalamus (10, 49) above the
+    # brainstem (16).
+    assert centre((2, 3))[0] < 80 < centre((41, 42))[0]
+    assert centre((11, 50))[1] > centre((8, 47))[1] + 40
+    assert centre((10, 49))[2] > centre((16,))[2] + 20
+    raw_image, raw_segmentation = datasets.load_vxm_test_scan(
+        data_dir=data_dir, canonical=False
+    )
+    assert raw_segmentation.shape == (160, 192, 224)
+    np.testing.assert_array_equal(
+        raw_segmentation, np.transpose(segmentation[::-1, :, ::-1], (0, 2, 1))
+    )
+    np.testing.assert_array_equal(
+        raw_image, np.transpose(image[::-1, :, ::-1], (0, 2, 1))
     )
