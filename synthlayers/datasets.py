@@ -664,10 +664,10 @@ def load_vxm_test_scan(data_dir=None, cache_dir=None, canonical=True, **kwargs):
         image = scan["vol"].astype("float32")
         segmentation = np.rint(scan["seg"]).astype("int32")
     if canonical:
-        # LIA -> LAI (swap the last two axes) -> RAS (flip the first and last).
+        from synthlayers.io import vxm_test_scan_to_ras
+
         image, segmentation = (
-            np.ascontiguousarray(np.flip(np.transpose(a, (0, 2, 1)), axis=(0, 2)))
-            for a in (image, segmentation)
+            np.ascontiguousarray(vxm_test_scan_to_ras(a)) for a in (image, segmentation)
         )
     return image, segmentation
 
