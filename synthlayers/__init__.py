@@ -5,5 +5,7 @@ under TensorFlow, JAX and PyTorch.
 """
 
 from synthlayers import layers
+from synthlayers import losses
+from synthlayers import models
 from synthlayers import ops
 from synthlayers.version import __version__
