@@ -140,16 +140,29 @@ def random_data(config, seed):
 
 
 class TimeBudget(keras.callbacks.Callback):
-    """Stop training once `seconds` have passed (checked after every batch)."""
+    """Stop training once `seconds` have passed (checked after every batch).
+
+    The learning rate decays linearly with the time spent, from its initial
+    value to 5% of it at the end of the budget, so that the network the run
+    ends with has settled, whatever the number of steps the budget allows.
+    """
 
     def __init__(self, seconds):
         super().__init__()
         self.seconds = seconds
         self.start = None
         self.steps = 0
+        self.initial_rate = None
 
     def on_train_begin(self, logs=None):
         self.start = time.perf_counter()
+        self.initial_rate = float(
+            keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
+        )
+
+    def on_train_batch_begin(self, batch, logs=None):
+        spent = (time.perf_counter() - self.start) / self.seconds
+        self.model.optimizer.learning_rate = self.initial_rate * max(0.05, 1 - spent)
 
     def on_train_batch_end(self, batch, logs=None):
         self.steps += 1
@@ -178,6 +191,9 @@ def build(args, config, labels_arguments, classes, priors, num_classes):
         num_classes=num_classes,
         levels=config["levels"],
         features=config["features"],
+        # Statistics per image: the same in training and inference (batch
+        # statistics of small batches of random contrasts do not carry over).
+        normalization="instance",
     )
     model = SegmentationModel(generator, network)
     model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))

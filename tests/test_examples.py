@@ -76,3 +76,67 @@ def test_synthesize_example_quick(tmp_path, source):
     rows = [image[2 + 50 * r : 50 * (r + 1), 2:-2] for r in range(4)]
     for row in rows:
         assert row.std() > 10  # every row has content
+
+
+def _run_training(tmp_path, *options):
+    return subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "examples", "train_segmentation.py"),
+            "--quick",
+            "--minutes",
+            "0.2",
+            "--out",
+            str(tmp_path / "run"),
+            *options,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
+
+
+# The examples are smoke-run once, under the default backend: each run costs
+# about a minute, and the layers they use are tested on every backend.
+default_backend_only = pytest.mark.skipif(
+    __import__("keras").backend.backend() != "tensorflow",
+    reason="example smoke runs use the default (TensorFlow) backend only",
+)
+
+
+@default_backend_only
+def test_train_segmentation_quick_on_real_data(tmp_path):
+    import json
+
+    if not os.path.isdir(os.path.join(SHARED_DATA, "synthseg_label_maps")):
+        pytest.skip(f"SynthSeg data not found in {SHARED_DATA}")
+    result = _run_training(tmp_path, "--data-dir", SHARED_DATA)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Data: 4 SynthSeg label maps" in result.stdout
+    run = tmp_path / "run"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["steps"] > 0
+    assert np.isfinite(summary["loss_last_epoch"])
+    assert 0 <= summary["mean_dice"] <= 1
+    dice = json.loads((run / "dice.json").read_text())
+    assert dice["num_structures"] == 31  # SynthSeg's structures, all present
+    assert len(dice["structures"]) == 31
+    assert abs(dice["mean_dice"] - summary["mean_dice"]) < 1e-9
+    assert (run / "dice.csv").read_text().count("\n") == 33  # header, 31, mean
+    figure = _read_png(run / "figure.png")
+    assert figure.shape[0] > 50 and figure.std() > 10
+    assert (run / "network.keras").is_file()
+    assert (run / "savedmodel" / "saved_model.pb").is_file()
+
+
+@default_backend_only
+def test_train_segmentation_falls_back_to_label_maps_made_in_code(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = _run_training(tmp_path, "--data-dir", str(empty))
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line for line in result.stdout.splitlines() if "No SynthSeg data" in line]
+    assert len(lines) == 1 and "RandomLabelMap" in lines[0]
+    assert (tmp_path / "run" / "network.keras").is_file()
