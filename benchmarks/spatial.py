@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 
+from common import synthesis_step
+
 CASES = {
     "W2D-256": ((256, 256), (256, 256)),
     "W3D-96": ((256, 256, 256), (96, 96, 96)),
@@ -54,22 +56,7 @@ def run_case(case, mode, repeats, label_map_path):
         svf_shape=0.04,
         seed=0,
     )
-    if mode == "eager":
-        step = layer
-    else:
-        # `predict` passes training=False to the layers of a functional model;
-        # this model calls the layer in training mode, so it really draws.
-        class Synthesis(keras.Model):
-            def __init__(self, layer):
-                super().__init__()
-                self.synthesis = layer
-
-            def call(self, labels):
-                return self.synthesis(labels, training=True)
-
-        model = Synthesis(layer)
-        model.compile(jit_compile=mode == "xla")
-        step = model.predict_on_batch
+    step = synthesis_step(layer, mode)
     baseline_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
     keras.ops.convert_to_numpy(step(labels))

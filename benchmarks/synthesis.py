@@ -33,6 +33,8 @@ import subprocess
 import sys
 import time
 
+from common import synthesis_step
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES = {
     "W2D-256": None,  # the input slice's own shape
@@ -132,22 +134,7 @@ def synthlayers_step(mode, labels, classes, output_shape):
     layer = LabelsToImage.synthseg(
         labels, classes=classes, output_shape=output_shape, seed=0
     )
-    if mode == "eager":
-        step = layer
-    else:
-        # `predict` passes training=False to the layers of a functional model;
-        # this model calls the layer in training mode, so it really draws.
-        class Synthesis(keras.Model):
-            def __init__(self, layer):
-                super().__init__()
-                self.synthesis = layer
-
-            def call(self, labels):
-                return self.synthesis(labels, training=True)
-
-        model = Synthesis(layer)
-        model.compile(jit_compile=mode == "xla")
-        step = model.predict_on_batch
+    step = synthesis_step(layer, mode)
 
     def images(inputs):
         out = keras.ops.convert_to_numpy(step(inputs)["images"])

@@ -21,6 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from common import synthesis_step  # noqa: E402
 from synthesis import CASES  # noqa: E402
 from synthesis import ROOT  # noqa: E402
 from synthesis import find_data_dir  # noqa: E402
@@ -68,16 +69,7 @@ def run_case(case, repeats, data_dir):
         seed=0,
     )
 
-    class Synthesis(keras.Model):
-        def __init__(self, layer):
-            super().__init__()
-            self.synthesis = layer
-
-        def call(self, labels):
-            return self.synthesis(labels, training=True)
-
-    synthesis = Synthesis(layer)
-    synthesis.compile()
+    synthesize = synthesis_step(layer, "graph")
     network = unet((*output_shape, 1), num_classes=len(values))
     network.compile(optimizer="adam", loss=DiceLoss())
 
@@ -90,10 +82,10 @@ def run_case(case, repeats, data_dir):
             times.append(time.perf_counter() - start)
         return float(np.median(times))
 
-    sample = synthesis.predict_on_batch(inputs)
+    sample = synthesize(inputs)
     image = keras.ops.convert_to_numpy(sample["images"])
     target = keras.ops.convert_to_numpy(sample["segmentation_masks"])
-    synthesis_s = median_time(lambda: synthesis.predict_on_batch(inputs))
+    synthesis_s = median_time(lambda: synthesize(inputs))
     train_s = median_time(lambda: network.train_on_batch(image, target))
     return {
         "case": case,
