@@ -25,3 +25,27 @@ def synthesis_step(layer, mode):
     model = TrainingMode(layer)
     model.compile(jit_compile=mode == "xla")
     return model.predict_on_batch
+
+
+def write_section(path, name, text):
+    """Replace the section `name` of the markdown file `path` (keep the rest).
+
+    A section lies between `<!-- {name}: begin -->` and `<!-- {name}: end -->`;
+    a new one is appended (the file is created with a title if missing).
+    """
+    import os
+
+    begin, end = f"<!-- {name}: begin -->", f"<!-- {name}: end -->"
+    old = ""
+    if os.path.exists(path):
+        with open(path) as f:
+            old = f.read()
+    section = f"{begin}\n{text}\n{end}"
+    if begin in old and end in old:
+        head, rest = old.split(begin, 1)
+        new = head + section + rest.split(end, 1)[1]
+    else:
+        new = old.rstrip() + "\n\n" if old.strip() else "# Benchmark results\n\n"
+        new += section + "\n"
+    with open(path, "w") as f:
+        f.write(new)

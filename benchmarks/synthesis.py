@@ -34,6 +34,7 @@ import sys
 import time
 
 from common import synthesis_step
+from common import write_section
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES = {
@@ -49,7 +50,6 @@ BACKEND_MODES = {
 }
 PEERS = ("torchio", "cornucopia")
 RESULTS = os.path.join(ROOT, "benchmarks", "RESULTS.md")
-SECTION = "<!-- synthesis.py batch {batch}: {edge} -->"
 
 
 def find_data_dir(path):
@@ -273,25 +273,6 @@ def ratio_table(rows):
     return "Speed-up (peer seconds per sample / ours):\n\n" + "\n".join(lines)
 
 
-def write_results(text, batch):
-    """Replace this script's section for `batch` in RESULTS.md (keep the rest)."""
-    begin = SECTION.format(batch=batch, edge="begin")
-    end = SECTION.format(batch=batch, edge="end")
-    old = ""
-    if os.path.exists(RESULTS):
-        with open(RESULTS) as f:
-            old = f.read()
-    section = f"{begin}\n{text}\n{end}"
-    if begin in old and end in old:
-        head, rest = old.split(begin, 1)
-        new = head + section + rest.split(end, 1)[1]
-    else:
-        new = old.rstrip() + "\n\n" if old.strip() else "# Benchmark results\n\n"
-        new += section + "\n"
-    with open(RESULTS, "w") as f:
-        f.write(new)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10)
@@ -372,7 +353,7 @@ def main():
     text = "\n\n".join(block for block in blocks if block)
     print(text)
     if args.write:
-        write_results(text, args.batch)
+        write_section(RESULTS, f"synthesis.py batch {args.batch}", text)
         print(f"\nWrote {RESULTS}", file=sys.stderr)
 
 

@@ -22,13 +22,13 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import synthesis_step  # noqa: E402
+from common import write_section  # noqa: E402
 from synthesis import CASES  # noqa: E402
 from synthesis import ROOT  # noqa: E402
 from synthesis import find_data_dir  # noqa: E402
 from synthesis import machine  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "benchmarks", "RESULTS.md")
-SECTION = "<!-- train_step.py: {edge} -->"
 
 
 def run_case(case, repeats, data_dir):
@@ -98,23 +98,6 @@ def run_case(case, repeats, data_dir):
     }
 
 
-def write_results(text):
-    """Replace this script's section of RESULTS.md (keep the rest)."""
-    begin, end = SECTION.format(edge="begin"), SECTION.format(edge="end")
-    old = "# Benchmark results\n"
-    if os.path.exists(RESULTS):
-        with open(RESULTS) as f:
-            old = f.read()
-    section = f"{begin}\n{text}\n{end}"
-    if begin in old and end in old:
-        head, rest = old.split(begin, 1)
-        new = head + section + rest.split(end, 1)[1]
-    else:
-        new = old.rstrip() + "\n\n" + section + "\n"
-    with open(RESULTS, "w") as f:
-        f.write(new)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="+", default=["W3D-96", "W3D-160"])
@@ -164,7 +147,7 @@ def main():
     text = "\n".join(lines)
     print(text)
     if args.write:
-        write_results(text)
+        write_section(RESULTS, "train_step.py", text)
 
 
 if __name__ == "__main__":
