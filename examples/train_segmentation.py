@@ -31,6 +31,11 @@ import os
 import sys
 import time
 
+try:
+    import resource  # Unix only: peak memory
+except ImportError:
+    resource = None
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
@@ -245,6 +250,14 @@ def figure(image, prediction, truth, path):
     write_png(path, montage(tiles, columns=3))
 
 
+def peak_rss_gb():
+    """Peak resident memory of this process so far, in GB (None off Unix)."""
+    if resource is None:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024**3 if sys.platform == "darwin" else peak / 1024**2
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="training time")
@@ -322,6 +335,9 @@ def main():
         "seconds": seconds,
         "loss_first_epoch": losses[0],
         "loss_last_epoch": losses[-1],
+        # Peak resident memory of the process so far (Linux: kB), training
+        # included; printed again at the end, after evaluation and export.
+        "peak_rss_gb_training": peak_rss_gb(),
     }
     if directory is not None:
         result["mean_dice"] = evaluate_real(
@@ -333,6 +349,9 @@ def main():
         print(f"Exported the SavedModel to {os.path.join(args.out, 'savedmodel')}")
     else:
         print("SavedModel export skipped: it needs the TensorFlow backend.")
+    result["peak_rss_gb"] = peak_rss_gb()
+    if result["peak_rss_gb"] is not None:
+        print(f"Peak memory: {result['peak_rss_gb']:.1f} GB")
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(result, f, indent=2)
     print(f"Wrote {os.path.abspath(args.out)}")

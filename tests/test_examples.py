@@ -120,6 +120,8 @@ def test_train_segmentation_quick_on_real_data(tmp_path):
     assert summary["steps"] > 0
     assert np.isfinite(summary["loss_last_epoch"])
     assert 0 <= summary["mean_dice"] <= 1
+    # Peak memory in GB: more than the runtime alone, far less than 8 GB.
+    assert 0.3 < summary["peak_rss_gb_training"] <= summary["peak_rss_gb"] < 8
     dice = json.loads((run / "dice.json").read_text())
     assert dice["num_structures"] == 31  # SynthSeg's structures, all present
     assert len(dice["structures"]) == 31
