@@ -335,8 +335,8 @@ def main():
         "seconds": seconds,
         "loss_first_epoch": losses[0],
         "loss_last_epoch": losses[-1],
-        # Peak resident memory of the process so far (Linux: kB), training
-        # included; printed again at the end, after evaluation and export.
+        # Peak resident memory (GB) up to the end of training; the final
+        # peak, after evaluation and export, is `peak_rss_gb`.
         "peak_rss_gb_training": peak_rss_gb(),
     }
     if directory is not None:
