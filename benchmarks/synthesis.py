@@ -219,6 +219,14 @@ def machine():
     except OSError:
         pass
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    gpus = ""
+    try:  # NVIDIA GPUs, when there are any
+        query = ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"]
+        names = subprocess.run(query, capture_output=True, text=True, timeout=30)
+        if names.returncode == 0 and names.stdout.strip():
+            gpus = f", GPU {'; '.join(names.stdout.strip().splitlines())}"
+    except (OSError, subprocess.SubprocessError):
+        pass
     versions = [f"Python {platform.python_version()}"]
     for package in ("synthlayers", "keras", "tensorflow", "jax", "torch", "numpy"):
         try:
@@ -227,7 +235,7 @@ def machine():
             pass
     return (
         f"{os.cpu_count()} logical CPUs ({usable} usable), {cpu}, {memory} memory, "
-        f"{platform.system()} {platform.release()}; " + ", ".join(versions)
+        f"{platform.system()} {platform.release()}{gpus}; " + ", ".join(versions)
     )
 
 
