@@ -5,24 +5,14 @@ def synthesis_step(layer, mode):
     """`layer` as a step function that really draws, in benchmark `mode`.
 
     `"eager"`: the layer itself. `"graph"` / `"xla"`: a compiled
-    `Model.predict_on_batch` (`jit_compile` for `"xla"`) of a model that calls
-    the layer with `training=True`, since `predict` passes `training=False` to
-    the layers of a functional model.
+    `predict_on_batch` (`jit_compile` for `"xla"`) of a `SynthesisModel`,
+    which calls the layer with `training=True` (`predict` would not draw).
     """
-    import keras
+    from synthlayers.models import SynthesisModel
 
     if mode == "eager":
         return layer
-
-    class TrainingMode(keras.Model):
-        def __init__(self, layer):
-            super().__init__()
-            self.synthesis = layer
-
-        def call(self, labels):
-            return self.synthesis(labels, training=True)
-
-    model = TrainingMode(layer)
+    model = SynthesisModel(layer)
     model.compile(jit_compile=mode == "xla")
     return model.predict_on_batch
 

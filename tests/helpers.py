@@ -3,6 +3,8 @@
 import keras
 import numpy as np
 
+from synthlayers.models import SynthesisModel
+
 IMAGES = "images"
 MASKS = "segmentation_masks"
 
@@ -148,7 +150,7 @@ def check_layer(
     # Compiled Model.predict on None spatial dims. `predict` passes
     # training=False to every layer of a functional model, so a small model
     # that always calls the layer in training mode exercises the random path.
-    model = TrainingModeModel(layer_class.from_config(layer.get_config()))
+    model = SynthesisModel(layer_class.from_config(layer.get_config()))
     model.compile(jit_compile=keras.backend.backend() in ("tensorflow", "jax"))
     predicted = model.predict(data, verbose=0)
     assert isinstance(predicted, dict) == isinstance(out, dict)
@@ -195,17 +197,6 @@ def check_layer(
         assert keras.backend.standardize_dtype(images.dtype) == "float16"
         assert np.all(np.isfinite(to_numpy(images)))
     return layer, out
-
-
-class TrainingModeModel(keras.Model):
-    """Calls its layer with training=True, even inside `predict`."""
-
-    def __init__(self, layer):
-        super().__init__()
-        self.inner = layer
-
-    def call(self, data):
-        return self.inner(data, training=True)
 
 
 def data_shape(data):

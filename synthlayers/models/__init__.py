@@ -1,5 +1,6 @@
-"""Models: U-Net builders and end-to-end segmentation training."""
+"""Models: U-Net builders, end-to-end segmentation, always-drawing synthesis."""
 
 from synthlayers.models.segmentation import SegmentationModel
+from synthlayers.models.synthesis import SynthesisModel
 from synthlayers.models.unet import SpatialShapeCheck
 from synthlayers.models.unet import unet
