@@ -27,10 +27,11 @@ setup(
         "keras>=3.6",
         "nibabel>=5",
         "numpy>=1.26",
+        "scipy>=1.11",  # connected components in inference
         "tensorflow>=2.16",
     ],
     extras_require={
-        "test": ["pytest>=8", "scipy>=1.11", "ruff>=0.6"],
+        "test": ["pytest>=8", "ruff>=0.6"],
         "jax": ["jax>=0.4.30"],
         "torch": ["torch>=2.2"],
         # What .ci/run adds to run the suite under JAX and PyTorch (CPU) and

@@ -6,9 +6,11 @@ inside the model (`SegmentationModel`), and the U-Net learns to segment it
 (soft Dice). Default: 2D, random coronal slices (1 mm), for a time budget on
 the CPU; `--ndim 3` trains on whole 3D maps (for a GPU). Then the network
 segments voxelmorph's real skull-stripped T1 scan, never seen in training
-(2D networks slice by slice, left/right flip test-time augmentation), and
-the result is compared with its FreeSurfer segmentation: Dice per structure
-over SynthSeg's segmentation structures, computed in 3D.
+(2D networks slice by slice, left/right flip test-time augmentation, then
+SynthSeg's clean-up: smoothed probabilities, the largest connected component
+of each structure), and the result is compared with its FreeSurfer
+segmentation: Dice per structure over SynthSeg's segmentation structures,
+computed in 3D.
 
 Writes into `--out` (default `segmentation_run/`): `dice.json` and
 `dice.csv`, `figure.png` (real slice, prediction, ground truth),
@@ -22,7 +24,7 @@ one line and trains on label maps made in code (`RandomLabelMap`), with a
 synthetic test image in place of the real scan.
 
     python examples/train_segmentation.py [--minutes 10] [--ndim 2]
-        [--out DIR] [--quick] [--data-dir DIR] [--seed 0]
+        [--out DIR] [--quick] [--data-dir DIR] [--seed 0] [--no-cleanup]
 """
 
 import argparse
@@ -218,6 +220,9 @@ def evaluate_real(args, config, model, directory, values, out):
         flip=True,
         flip_axis=0,
         output_labels=values,
+        # SynthSeg's clean-up: smoothed probabilities, one piece per structure.
+        smoothing_sigma=0.0 if args.no_cleanup else 0.5,
+        keep_largest_component=not args.no_cleanup,
     )
     # SynthSeg's 31 structures (its v1 targets: no CSF).
     structures = evaluation.SYNTHSEG_STRUCTURES_V1
@@ -282,6 +287,12 @@ def main():
     parser.add_argument("--features", type=int, default=16, help="first level")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument(
+        "--no-cleanup",
+        action="store_true",
+        help="evaluate the plain argmax, without SynthSeg's clean-up of the "
+        "probabilities (smoothing, largest connected component per structure)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.minutes = min(args.minutes, 0.5)

@@ -1,0 +1,126 @@
+"""Tests for SynthSeg's clean-up of probabilities in synthlayers.inference."""
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from synthlayers.inference import keep_largest_components
+from synthlayers.inference import segment
+from synthlayers.inference import smooth_probabilities
+from tests.test_inference import linear_model
+
+
+def one_hot(labels, channels):
+    return np.eye(channels, dtype="float32")[labels]
+
+
+# Label 3 is a bar that joins everything into one foreground component.
+# Label 1 has two pieces: 2 voxels on the left, 1 on the right; label 2
+# touches the right piece of label 1.
+LAYOUT = np.array(
+    [
+        [3, 3, 3, 3, 3, 3],
+        [1, 1, 3, 2, 2, 1],
+        [0, 0, 0, 0, 0, 0],
+    ]
+)
+
+
+def test_keeps_the_largest_piece_of_each_label():
+    cleaned = keep_largest_components(one_hot(LAYOUT, 4))
+    expected = LAYOUT.copy()
+    expected[1, 5] = 0  # the small piece of label 1 becomes background
+    np.testing.assert_array_equal(cleaned.argmax(-1), expected)
+    np.testing.assert_allclose(cleaned.sum(-1), 1.0)
+
+
+def test_topology_classes_clean_labels_together():
+    # Labels 1 and 2 as one structure: its pieces are {(1,0), (1,1)} and
+    # {(1,3), (1,4), (1,5)}: the left piece of label 1 goes.
+    cleaned = keep_largest_components(one_hot(LAYOUT, 4), topology_classes=[0, 1, 1, 2])
+    expected = LAYOUT.copy()
+    expected[1, :2] = 0
+    np.testing.assert_array_equal(cleaned.argmax(-1), expected)
+
+
+def test_foreground_outside_the_largest_component_becomes_background():
+    labels = np.zeros((9, 9, 9), int)
+    labels[1:6, 1:6, 1:6] = 1
+    labels[2:4, 2:4, 2:4] = 2
+    labels[7:9, 7:9, 7:9] = 2  # detached: bigger than label 2's inner cube
+    cleaned = keep_largest_components(one_hot(labels, 3))
+    expected = labels.copy()
+    expected[7:9, 7:9, 7:9] = 0
+    np.testing.assert_array_equal(cleaned.argmax(-1), expected)
+
+
+def test_matches_synthseg_postprocess_on_soft_probabilities():
+    """Against SynthSeg's `postprocess` steps written out with SciPy."""
+    rng = np.random.default_rng(0)
+    logits = ndimage.gaussian_filter(rng.normal(size=(12, 14, 10, 4)), (2, 2, 2, 0))
+    p = np.exp(4 * logits)
+    p = (p / p.sum(-1, keepdims=True)).astype("float32")
+
+    def largest(mask):
+        components, n = ndimage.label(mask)
+        if n == 0:
+            return mask
+        return components == np.argmax(np.bincount(components.flat)[1:]) + 1
+
+    q = p.astype("float64")
+    q[..., 1:] *= largest(q[..., 1:].sum(-1) > 0.25)[..., None]
+    high = q > 0.25
+    for c in range(1, 4):
+        q[..., c] *= largest(high[..., c])
+    q /= q.sum(-1, keepdims=True)
+    np.testing.assert_allclose(keep_largest_components(p), q, atol=1e-6)
+
+
+def test_smoothing_keeps_sums_and_matches_a_gaussian_filter():
+    rng = np.random.default_rng(1)
+    p = rng.random((10, 12, 3)).astype("float32")
+    p /= p.sum(-1, keepdims=True)
+    smoothed = smooth_probabilities(p, 1.0)
+    np.testing.assert_allclose(smoothed.sum(-1), 1.0, atol=1e-6)
+    reference = ndimage.gaussian_filter(
+        p.astype("float64"), (1, 1, 0), mode="nearest", truncate=3.0
+    )
+    np.testing.assert_allclose(smoothed, reference, atol=1e-6)
+    np.testing.assert_array_equal(smooth_probabilities(p, 0.0), p)
+
+
+def test_segment_removes_a_detached_speck():
+    image = np.zeros((12, 12, 12), "float32")
+    image[2:8, 2:8, 2:8] = 1.0
+    image[10, 10, 10] = 1.0  # a one-voxel speck
+    kwargs = dict(target_voxel_size=None, percentiles=None, divisor=1)
+    raw = segment(linear_model(3), image, **kwargs)
+    assert raw[10, 10, 10] == 1
+    cleaned = segment(linear_model(3), image, keep_largest_component=True, **kwargs)
+    expected = raw.copy()
+    expected[10, 10, 10] = 0
+    np.testing.assert_array_equal(cleaned, expected)
+    smoothed = segment(linear_model(3), image, smoothing_sigma=0.5, **kwargs)
+    assert smoothed.shape == image.shape and smoothed[5, 5, 5] == 1
+
+
+def test_bad_arguments():
+    p = one_hot(LAYOUT, 4)
+    with pytest.raises(ValueError, match="`threshold`.*threshold=1.5"):
+        keep_largest_components(p, threshold=1.5)
+    with pytest.raises(ValueError, match="`topology_classes` to be 4.*\\[0, 1\\]"):
+        keep_largest_components(p, topology_classes=[0, 1])
+    with pytest.raises(ValueError, match="at least 2 channels.*shape=\\(3, 6, 1\\)"):
+        keep_largest_components(p[..., :1])
+    with pytest.raises(ValueError, match="`sigma`.*sigma=-1"):
+        smooth_probabilities(p, -1)
+    image = np.zeros((4, 4, 4), "float32")
+    model = linear_model(3)
+    with pytest.raises(ValueError, match="`smoothing_sigma`.*smoothing_sigma=-0.5"):
+        segment(model, image, smoothing_sigma=-0.5)
+    with pytest.raises(ValueError, match="`keep_largest_component`.*=1"):
+        segment(model, image, keep_largest_component=1)
+    with pytest.raises(ValueError, match="`topology_classes=None` without"):
+        segment(model, image, topology_classes=[0, 1])
+    with pytest.raises(ValueError, match="`topology_classes` to be 2"):
+        segment(model, image, keep_largest_component=True, topology_classes=[0])
