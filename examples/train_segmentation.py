@@ -48,6 +48,7 @@ from synthlayers import evaluation  # noqa: E402
 from synthlayers import inference  # noqa: E402
 from synthlayers.layers import LabelsToImage  # noqa: E402
 from synthlayers.layers import RandomLabelMap  # noqa: E402
+from synthlayers.losses import DiceLoss  # noqa: E402
 from synthlayers.models import SegmentationModel  # noqa: E402
 from synthlayers.models import unet  # noqa: E402
 from synthlayers.visualize import colorize  # noqa: E402
@@ -203,7 +204,10 @@ def build(args, config, labels_arguments, classes, priors, num_classes):
         normalization="instance",
     )
     model = SegmentationModel(generator, network)
-    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
+    model.compile(
+        optimizer=keras.optimizers.Adam(args.learning_rate),
+        loss=DiceLoss(ignore_absent_labels=args.ignore_absent_labels),
+    )
     return model
 
 
@@ -287,6 +291,13 @@ def main():
     parser.add_argument("--features", type=int, default=16, help="first level")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument(
+        "--ignore-absent-labels",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Dice over the labels present in each training sample only "
+        "(--no-ignore-absent-labels: over all labels, as SynthSeg in 3D)",
+    )
     parser.add_argument(
         "--no-cleanup",
         action="store_true",

@@ -138,12 +138,14 @@ def dice_loss(
     include_background=True,
     smooth=1e-5,
     squared=True,
+    ignore_absent_labels=False,
 ):
     """Soft Dice loss per sample: one minus the (weighted) mean label Dice.
 
     `1 - sum_k w_k D_k / sum_k w_k` with `D_k` from `dice_scores` (SynthSeg's
-    `DiceLoss`: `squared=True`, equal weights, background included). See
-    `DiceLoss` for the arguments.
+    `DiceLoss`: `squared=True`, equal weights, background included); with
+    `ignore_absent_labels=True` the sums run over the labels present in the
+    sample's target only (0 if none is). See `DiceLoss` for the arguments.
 
     Returns:
         `(batch,)` float32 losses in `[0, 1]`.
@@ -172,8 +174,21 @@ def dice_loss(
                 f"the background). Received: y_pred.shape={tuple(y_pred.shape)}"
             )
         weights = [0.0] + list(weights[1:])
+    if not isinstance(ignore_absent_labels, bool):
+        raise ValueError(
+            "`ignore_absent_labels` must be True or False. Received: "
+            f"ignore_absent_labels={ignore_absent_labels!r}"
+        )
     weights = ops.convert_to_tensor([w / sum(weights) for w in weights], "float32")
-    return 1.0 - ops.sum(scores * weights, axis=-1)
+    if not ignore_absent_labels:
+        return 1.0 - ops.sum(scores * weights, axis=-1)
+    target = one_hot_targets(ops.convert_to_tensor(y_true), num_classes)
+    axes = tuple(range(1, len(target.shape) - 1))
+    present = ops.cast(ops.sum(target, axis=axes) > 0, "float32")
+    weights = weights * present  # (batch, K)
+    total = ops.sum(weights, axis=-1)
+    mean = ops.sum(scores * weights, axis=-1) / ops.maximum(total, 1e-12)
+    return ops.where(total > 0, 1.0 - mean, 0.0)
 
 
 @keras.saving.register_keras_serializable(package="synthlayers")
@@ -206,6 +221,14 @@ class DiceLoss(keras.losses.Loss):
             Defaults to `1e-5`.
         squared: square the terms of the denominator (SynthSeg, V-Net).
             Defaults to `True`.
+        ignore_absent_labels: average over the labels present in each
+            sample's target only (a sample with none gives 0). For 2D
+            slices of 3D label maps, where most labels are absent from a
+            slice: an absent label scores about 0 until the network drives
+            its probabilities below `smooth` everywhere, and a network that
+            gets there has learned to suppress small structures. Defaults
+            to `False` (SynthSeg, which trains in 3D, where every label is
+            present).
         reduction: Keras loss reduction over the batch. Defaults to
             `"sum_over_batch_size"`.
         name: name of the loss. Defaults to `"dice_loss"`.
@@ -232,16 +255,23 @@ class DiceLoss(keras.losses.Loss):
         include_background=True,
         smooth=1e-5,
         squared=True,
+        ignore_absent_labels=False,
         reduction="sum_over_batch_size",
         name="dice_loss",
         dtype=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         weights = _check_dice_arguments(label_weights, include_background, smooth)
+        if not isinstance(ignore_absent_labels, bool):
+            raise ValueError(
+                "`ignore_absent_labels` must be True or False. Received: "
+                f"ignore_absent_labels={ignore_absent_labels!r}"
+            )
         self.label_weights = weights
         self.include_background = include_background
         self.smooth = float(smooth)
         self.squared = bool(squared)
+        self.ignore_absent_labels = ignore_absent_labels
 
     def call(self, y_true, y_pred):
         return dice_loss(
@@ -251,6 +281,7 @@ class DiceLoss(keras.losses.Loss):
             include_background=self.include_background,
             smooth=self.smooth,
             squared=self.squared,
+            ignore_absent_labels=self.ignore_absent_labels,
         )
 
     def get_config(self):
@@ -260,6 +291,7 @@ class DiceLoss(keras.losses.Loss):
             include_background=self.include_background,
             smooth=self.smooth,
             squared=self.squared,
+            ignore_absent_labels=self.ignore_absent_labels,
         )
         return config
 

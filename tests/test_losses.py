@@ -154,6 +154,40 @@ def test_dice_matches_reference(ndim, squared, weights, background, rng):
     )
 
 
+@pytest.mark.parametrize("weights, background", [(None, True), ([3, 1, 1, 2], False)])
+def test_dice_ignoring_absent_labels_matches_reference(weights, background, rng):
+    labels, probs, _ = _random_case(rng, (7, 6), 4, batch=3)
+    labels[0][labels[0] == 2] = 1  # sample 0: label 2 absent
+    labels[1][labels[1] > 0] = 0  # sample 1: background only
+    target = _one_hot(labels, 4)
+    scores = _dice_reference(target, probs)
+    w = np.ones(4) if weights is None else np.asarray(weights, "float64")
+    w = w * (np.arange(4) > 0 if not background else 1)
+    w = w * (target.sum((1, 2)) > 0)  # (batch, K): present labels only
+    expected = np.where(
+        w.sum(-1) > 0, 1 - (scores * w).sum(-1) / np.maximum(w.sum(-1), 1e-12), 0
+    )
+    got = to_numpy(
+        dice_loss(labels, probs, weights, background, ignore_absent_labels=True)
+    )
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert not background or got[1] == pytest.approx(1 - scores[1, 0], rel=1e-5)
+    assert background or got[1] == 0  # no label present: nothing to score
+    # The absent label's own probabilities do not count (only through the
+    # labels they crowd out, in a softmax); they do by default.
+    everywhere = probs.copy()
+    everywhere[0, ..., 2] += 1.0
+    moved = to_numpy(
+        dice_loss(labels, everywhere, weights, background, ignore_absent_labels=True)
+    )
+    assert moved[0] == got[0]
+    default = to_numpy(dice_loss(labels, probs, weights, background))
+    assert to_numpy(dice_loss(labels, everywhere, weights, background))[0] > default[0]
+    loss = DiceLoss(ignore_absent_labels=True)
+    assert loss.get_config()["ignore_absent_labels"] is True
+    assert DiceLoss.from_config(loss.get_config()).ignore_absent_labels is True
+
+
 def test_dice_soft_targets_and_out_of_range_labels(rng):
     _, probs, _ = _random_case(rng, (6, 6), 3)
     _, soft, _ = _random_case(rng, (6, 6), 3)
@@ -206,6 +240,7 @@ def test_dice_config_and_serialization():
         {"label_weights": [0, 0]},
         {"label_weights": [1, 0], "include_background": False},
         {"label_weights": "ab"},
+        {"ignore_absent_labels": "yes"},
     ],
 )
 def test_dice_invalid_arguments(kwargs):

@@ -200,7 +200,10 @@ class SegmentationModel(keras.Model):
             optimizer: as in `keras.Model.compile`. Defaults to `"adam"`
                 (SynthSeg uses Adam with learning rate 1e-4).
             loss: a loss taking `(targets, predictions)`. Defaults to `None`:
-                `DiceLoss()`.
+                `DiceLoss()`. For 2D slices of 3D label maps use
+                `DiceLoss(ignore_absent_labels=True)`: with the default, the
+                labels a slice lacks push the network to suppress small
+                structures.
             **kwargs: the other arguments of `keras.Model.compile` (metrics
                 see `(targets, predictions)` too).
         """
