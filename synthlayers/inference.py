@@ -326,21 +326,28 @@ def _predict(model, x, batch_size):
     return out
 
 
-def _run_network(model, image, rank, divisor, slice_axis, batch_size):
+def _run_network(model, image, rank, divisor, slice_axis, batch_size, empty_background):
     ndim = image.ndim
     if rank == ndim:
         pads = _pad_amounts(image.shape, divisor, range(ndim))
         x = np.pad(image, pads)[None, ..., None]
         y = _predict(model, x, 1)[0]
+        constant = np.array([image.max() == image.min()])
     else:
         moved = np.moveaxis(image, slice_axis, 0)
         pads = _pad_amounts(moved.shape, divisor, (1, 2))
         x = np.pad(moved, pads)[..., None]
         y = _predict(model, x, batch_size)
+        flat = moved.reshape(len(moved), -1)
+        constant = flat.max(axis=1) == flat.min(axis=1)
     crop = tuple(
         slice(before, y.shape[a] - after) for a, (before, after) in enumerate(pads)
     )
     y = y[crop]
+    if empty_background and constant.any():
+        whole = y[None] if rank == ndim else y
+        whole[constant] = 0.0
+        whole[constant, ..., 0] = 1.0
     if rank != ndim:
         y = np.moveaxis(y, 0, slice_axis)
     return y
@@ -356,6 +363,7 @@ def predict_probabilities(
     flip_axis=0,
     flip_pairs=None,
     output_labels=None,
+    empty_background=True,
 ):
     """Network outputs on a prepared image, with optional flip augmentation.
 
@@ -368,7 +376,12 @@ def predict_probabilities(
     along `flip_axis` (left/right in RAS), segmented, the outputs flipped back
     and the channels of each left/right pair swapped; the two outputs are
     averaged (SynthSeg's test-time augmentation). The network should output
-    probabilities (softmax); they are averaged as they come.
+    probabilities (softmax); they are averaged as they come. With
+    `empty_background=True`, a slice (2D network on a 3D image) or an image
+    of constant intensity gets probability 1 in channel 0 (the background):
+    normalised per image it is all zeros, on which a network trained on
+    anatomy answers arbitrarily (e.g. the empty slices before and after the
+    brain of a skull-stripped scan).
 
     Args:
         model: a Keras model with one input `(batch, *spatial, 1)` (spatial
@@ -389,6 +402,8 @@ def predict_probabilities(
             swaps nothing. Defaults to None.
         output_labels: label value of each channel (only used to derive
             `flip_pairs`). Defaults to None.
+        empty_background: constant slices or images get the background
+            (channel 0). Defaults to True.
 
     Returns:
         A float32 array `(*image.shape, channels)`.
@@ -446,7 +461,14 @@ def predict_probabilities(
                     "flip_pairs=None, output_labels=None"
                 )
             flip_pairs = left_right_channel_pairs(output_labels)
-    probabilities = _run_network(model, image, rank, divisor, slice_axis, batch_size)
+    if not isinstance(empty_background, bool):
+        raise ValueError(
+            "Expected `empty_background` to be True or False. Received: "
+            f"empty_background={empty_background!r}"
+        )
+    probabilities = _run_network(
+        model, image, rank, divisor, slice_axis, batch_size, empty_background
+    )
     channels = probabilities.shape[-1]
     if output_labels is not None and len(output_labels) != channels:
         raise ValueError(
@@ -456,7 +478,13 @@ def predict_probabilities(
     if flip:
         permutation = _channel_permutation(flip_pairs, channels)
         flipped = _run_network(
-            model, np.flip(image, flip_axis), rank, divisor, slice_axis, batch_size
+            model,
+            np.flip(image, flip_axis),
+            rank,
+            divisor,
+            slice_axis,
+            batch_size,
+            empty_background,
         )
         flipped = np.flip(flipped, flip_axis)
         for start in range(0, len(flipped), 16):  # bounded temporaries
@@ -697,6 +725,7 @@ def segment(
     flip_axis=0,
     flip_pairs=None,
     output_labels=None,
+    empty_background=True,
     smoothing_sigma=0.0,
     keep_largest_component=False,
     topology_classes=None,
@@ -752,6 +781,9 @@ def segment(
         output_labels: label value of each channel in channel order (e.g.
             sorted FreeSurfer values, the order synthlayers' targets use), or
             None to return channel indices. Defaults to None.
+        empty_background: slices (2D networks) or images of constant
+            intensity get the background, channel 0 (see
+            `predict_probabilities`). Defaults to True.
         smoothing_sigma: Gaussian smoothing of the probabilities, in
             network voxels (SynthSeg uses 0.5); 0 smooths nothing. Defaults
             to 0.
@@ -832,6 +864,7 @@ def segment(
         flip_axis=flip_axis,
         flip_pairs=flip_pairs,
         output_labels=output_labels,
+        empty_background=empty_background,
     )
     channels = probabilities.shape[-1]
     if output_labels is not None and len(output_labels) != channels:

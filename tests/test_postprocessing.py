@@ -5,9 +5,11 @@ import pytest
 from scipy import ndimage
 
 from synthlayers.inference import keep_largest_components
+from synthlayers.inference import predict_probabilities
 from synthlayers.inference import segment
 from synthlayers.inference import smooth_probabilities
 from tests.test_inference import linear_model
+from tests.test_inference import side_model
 
 
 def one_hot(labels, channels):
@@ -104,6 +106,34 @@ def test_segment_removes_a_detached_speck():
     assert smoothed.shape == image.shape and smoothed[5, 5, 5] == 1
 
 
+@pytest.mark.parametrize("slice_axis", [0, 1, 2])
+def test_constant_slices_get_the_background(slice_axis):
+    # This network calls every voxel foreground, empty ones too.
+    model = side_model(2, threshold=-1.0)
+    image = np.random.default_rng(0).random((6, 8, 10)).astype("float32")
+    empty = np.moveaxis(image, slice_axis, 0)
+    empty[[0, 3]] = 0.0  # two slices without signal
+    empty[4] = 0.7  # constant, but not zero
+    p = predict_probabilities(model, image, divisor=1, slice_axis=slice_axis)
+    kept = predict_probabilities(
+        model, image, divisor=1, slice_axis=slice_axis, empty_background=False
+    )
+    p, kept = np.moveaxis(p, slice_axis, 0), np.moveaxis(kept, slice_axis, 0)
+    np.testing.assert_array_equal(
+        p[[0, 3, 4]], one_hot(np.zeros((3, *p.shape[1:3]), int), 3)
+    )
+    assert not np.any(kept[[0, 3, 4], ..., 0])  # what the network says
+    np.testing.assert_array_equal(p[[1, 2, 5]], kept[[1, 2, 5]])
+
+
+def test_constant_image_gets_the_background():
+    model = side_model(3, threshold=-1.0)
+    labels = segment(model, np.full((8, 8, 8), 3.0, "float32"), divisor=1)
+    np.testing.assert_array_equal(labels, 0)
+    image = np.random.default_rng(0).random((8, 8, 8)).astype("float32")
+    assert np.all(segment(model, image, divisor=1) > 0)
+
+
 def test_bad_arguments():
     p = one_hot(LAYOUT, 4)
     with pytest.raises(ValueError, match="`threshold`.*threshold=1.5"):
@@ -122,5 +152,7 @@ def test_bad_arguments():
         segment(model, image, keep_largest_component=1)
     with pytest.raises(ValueError, match="`topology_classes=None` without"):
         segment(model, image, topology_classes=[0, 1])
+    with pytest.raises(ValueError, match="`empty_background`.*=None"):
+        segment(model, image, empty_background=None)
     with pytest.raises(ValueError, match="`topology_classes` to be 2"):
         segment(model, image, keep_largest_component=True, topology_classes=[0])
