@@ -53,6 +53,14 @@ def _positive_int(value, name):
     return int(value)
 
 
+def _non_negative_number(value, name):
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not value >= 0:
+        raise ValueError(
+            f"Expected `{name}` to be a number >= 0. Received: {name}={value!r}"
+        )
+    return float(value)
+
+
 def _check_percentiles(percentiles):
     if percentiles is None:
         return None
@@ -521,15 +529,12 @@ def smooth_probabilities(probabilities, sigma):
     >>> bool(np.allclose(q.sum(-1), 1)), bool(q[2, 2, 1] < 1)
     (True, True)
     """
-    if not isinstance(sigma, numbers.Real) or isinstance(sigma, bool) or sigma < 0:
-        raise ValueError(
-            f"Expected `sigma` to be a number >= 0. Received: sigma={sigma!r}"
-        )
+    sigma = _non_negative_number(sigma, "sigma")
     probabilities = np.array(probabilities, dtype="float32")
     for c in range(probabilities.shape[-1]):
         channel = probabilities[..., c]
         for axis in range(channel.ndim):
-            channel = _blur_axis(channel, axis, float(sigma))
+            channel = _blur_axis(channel, axis, sigma)
         probabilities[..., c] = channel
     return probabilities
 
@@ -822,15 +827,7 @@ def segment(
         )
     percentiles = _check_percentiles(percentiles)
     output_labels = _check_output_labels(output_labels)
-    if (
-        not isinstance(smoothing_sigma, numbers.Real)
-        or isinstance(smoothing_sigma, bool)
-        or not smoothing_sigma >= 0
-    ):
-        raise ValueError(
-            "Expected `smoothing_sigma` to be a number >= 0. Received: "
-            f"smoothing_sigma={smoothing_sigma!r}"
-        )
+    smoothing_sigma = _non_negative_number(smoothing_sigma, "smoothing_sigma")
     if not isinstance(keep_largest_component, bool):
         raise ValueError(
             "Expected `keep_largest_component` to be True or False. Received: "

@@ -103,13 +103,20 @@ def dice_scores(y_true, y_pred, smooth=1e-5, squared=True):
     return (top + smooth) / (bottom + smooth)
 
 
-def _check_dice_arguments(label_weights, include_background, smooth):
+def _check_dice_arguments(
+    label_weights, include_background, smooth, ignore_absent_labels=False
+):
     if not _is_number(smooth) or smooth < 0:
         raise ValueError(f"`smooth` must be a number >= 0. Received: smooth={smooth!r}")
     if not isinstance(include_background, bool):
         raise ValueError(
             "`include_background` must be True or False. Received: "
             f"include_background={include_background!r}"
+        )
+    if not isinstance(ignore_absent_labels, bool):
+        raise ValueError(
+            "`ignore_absent_labels` must be True or False. Received: "
+            f"ignore_absent_labels={ignore_absent_labels!r}"
         )
     if label_weights is None:
         return None
@@ -157,7 +164,9 @@ def dice_loss(
     >>> np.asarray(dice_loss(labels, np.eye(3)[labels[..., 0]])).round(4).tolist()
     [0.0]
     """
-    weights = _check_dice_arguments(label_weights, include_background, smooth)
+    weights = _check_dice_arguments(
+        label_weights, include_background, smooth, ignore_absent_labels
+    )
     scores = dice_scores(y_true, y_pred, smooth=smooth, squared=squared)
     num_classes = scores.shape[-1]
     if weights is None:
@@ -174,11 +183,6 @@ def dice_loss(
                 f"the background). Received: y_pred.shape={tuple(y_pred.shape)}"
             )
         weights = [0.0] + list(weights[1:])
-    if not isinstance(ignore_absent_labels, bool):
-        raise ValueError(
-            "`ignore_absent_labels` must be True or False. Received: "
-            f"ignore_absent_labels={ignore_absent_labels!r}"
-        )
     weights = ops.convert_to_tensor([w / sum(weights) for w in weights], "float32")
     if not ignore_absent_labels:
         return 1.0 - ops.sum(scores * weights, axis=-1)
@@ -261,12 +265,9 @@ class DiceLoss(keras.losses.Loss):
         dtype=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        weights = _check_dice_arguments(label_weights, include_background, smooth)
-        if not isinstance(ignore_absent_labels, bool):
-            raise ValueError(
-                "`ignore_absent_labels` must be True or False. Received: "
-                f"ignore_absent_labels={ignore_absent_labels!r}"
-            )
+        weights = _check_dice_arguments(
+            label_weights, include_background, smooth, ignore_absent_labels
+        )
         self.label_weights = weights
         self.include_background = include_background
         self.smooth = float(smooth)
