@@ -58,6 +58,9 @@ from synthlayers.visualize import to_gray  # noqa: E402
 from synthlayers.visualize import write_png  # noqa: E402
 
 CORONAL = 1  # RAS+: axis 1 runs posterior -> anterior
+# 2D views: slices along a RAS axis. Not sagittal: a sagittal slice cannot
+# tell the left hemisphere from the right one.
+VIEWS = {"coronal": CORONAL, "axial": 2}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NEXT_TO_REPO = os.path.normpath(os.path.join(ROOT, "..", "shared", "data"))
 
@@ -125,6 +128,11 @@ def load_real_data(args, config):
     return directory, maps, generation_labels, classes, targets, priors
 
 
+def slice_axes(args):
+    """The RAS axes of the 2D views: slices drawn in training, averaged after."""
+    return tuple(VIEWS[view] for view in args.views)
+
+
 def target_arguments(generation_labels, targets):
     """`LabelsToImage` label arguments for compact maps, targets as 0..K-1."""
     arguments = datasets.compact_label_arguments(generation_labels, targets)
@@ -147,20 +155,28 @@ def random_data(config, seed):
     return [m.astype("uint8") for m in maps]
 
 
-class TimeBudget(keras.callbacks.Callback):
-    """Stop training once `seconds` have passed (checked after every batch).
+class TrainingBudget(keras.callbacks.Callback):
+    """Stop training after `seconds`, or after `steps` batches if sooner.
 
-    The learning rate decays linearly with the time spent, from its initial
-    value to 5% of it at the end of the budget, so that the network the run
-    ends with has settled, whatever the number of steps the budget allows.
+    The learning rate decays linearly with the share of the budget spent
+    (of `steps` if given, else of `seconds`), from its initial value to 5%
+    of it at the end, so that the network the run ends with has settled,
+    whatever the number of steps the time allows. A step budget makes runs
+    on different machines comparable.
     """
 
-    def __init__(self, seconds):
+    def __init__(self, seconds, steps=None):
         super().__init__()
         self.seconds = seconds
+        self.max_steps = steps
         self.start = None
         self.steps = 0
         self.initial_rate = None
+
+    def spent(self):
+        if self.max_steps is not None:
+            return self.steps / self.max_steps
+        return (time.perf_counter() - self.start) / self.seconds
 
     def on_train_begin(self, logs=None):
         self.start = time.perf_counter()
@@ -169,12 +185,13 @@ class TimeBudget(keras.callbacks.Callback):
         )
 
     def on_train_batch_begin(self, batch, logs=None):
-        spent = (time.perf_counter() - self.start) / self.seconds
-        self.model.optimizer.learning_rate = self.initial_rate * max(0.05, 1 - spent)
+        rate = self.initial_rate * max(0.05, 1 - self.spent())
+        self.model.optimizer.learning_rate = rate
 
     def on_train_batch_end(self, batch, logs=None):
         self.steps += 1
-        if time.perf_counter() - self.start > self.seconds:
+        elapsed = time.perf_counter() - self.start
+        if self.spent() >= 1 or elapsed > self.seconds:
             self.model.stop_training = True
 
 
@@ -220,7 +237,7 @@ def evaluate_real(args, config, model, directory, values, out):
         voxel_size=1.0,
         target_voxel_size=config["voxel_mm"],
         divisor=2 ** (config["levels"] - 1),
-        slice_axis=CORONAL,  # used by 2D networks only
+        slice_axis=slice_axes(args),  # used by 2D networks only
         flip=True,
         flip_axis=0,
         output_labels=values,
@@ -270,7 +287,27 @@ def peak_rss_gb():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="training time")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="train for this many steps (--minutes still caps the time)",
+    )
     parser.add_argument("--ndim", type=int, default=2, choices=(2, 3))
+    parser.add_argument(
+        "--views",
+        nargs="+",
+        default=["coronal"],
+        choices=sorted(VIEWS),
+        help="2D: slice orientations drawn in training; several are averaged "
+        "in inference",
+    )
+    parser.add_argument(
+        "--min-foreground",
+        type=float,
+        default=0.1,
+        help="2D: smallest share of labelled voxels of a training slice",
+    )
     parser.add_argument("--out", default="segmentation_run", help="output directory")
     parser.add_argument("--quick", action="store_true", help="tiny run, for tests")
     parser.add_argument("--data-dir", default=None, help="local data directory")
@@ -285,8 +322,9 @@ def main():
     parser.add_argument(
         "--skull-stripped",
         type=float,
-        default=0.5,
-        help="share of label maps without extra-cerebral labels (0..1)",
+        default=1.0,
+        help="share of label maps without extra-cerebral labels (0..1): 1, a "
+        "network for skull-stripped scans such as the test scan; 0.5, for both",
     )
     parser.add_argument("--features", type=int, default=16, help="first level")
     parser.add_argument("--batch-size", type=int, default=4)
@@ -333,14 +371,16 @@ def main():
         maps,
         batch_size=config["batch_size"],
         steps_per_epoch=config["steps_per_epoch"],
-        slice_axis=CORONAL if args.ndim == 2 else None,
-        min_foreground=0.1 if args.ndim == 2 else 0.0,
+        slice_axis=slice_axes(args) if args.ndim == 2 else None,
+        min_foreground=args.min_foreground if args.ndim == 2 else 0.0,
         seed=args.seed,
     )
-    budget = TimeBudget(60 * args.minutes)
+    budget = TrainingBudget(60 * args.minutes, steps=args.steps)
+    length = f"{args.steps} steps" if args.steps else f"{args.minutes:g} min"
+    views = f" on {'+'.join(args.views)} slices" if args.ndim == 2 else ""
     print(
         f"Training a {args.ndim}D U-Net ({model.network.count_params():,} "
-        f"parameters) for {args.minutes:g} min, batch {config['batch_size']}..."
+        f"parameters){views} for {length}, batch {config['batch_size']}..."
     )
     history = model.fit(feed, epochs=10**6, callbacks=[budget], verbose=2)
     seconds = time.perf_counter() - budget.start

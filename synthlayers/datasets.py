@@ -980,7 +980,10 @@ class LabelMapFeed(keras.utils.PyDataset):
 
     With `slice_axis`, 3D maps give random 2D slices along that axis, for 2D
     training; `min_foreground` skips slices with almost no foreground.
-    Draws are uniform over maps, then over the map's eligible slices.
+    Draws are uniform over maps, then over the map's eligible slices. With a
+    tuple of axes (e.g. `(1, 2)`: coronal and axial slices of RAS maps, for a
+    network that segments either view), each sample first draws its axis,
+    uniformly.
 
     Randomness depends on `(seed, epoch, batch index)` only, so a seeded
     feed repeats exactly whatever the order in which batches are asked for
@@ -1000,8 +1003,9 @@ class LabelMapFeed(keras.utils.PyDataset):
         batch_size: maps (or slices) per batch.
         steps_per_epoch: batches per epoch, the feed's length. Defaults to
             `100`.
-        slice_axis: `None` for whole maps, or the axis (0, 1 or 2) of the 3D
-            maps along which 2D slices are drawn. Defaults to `None`.
+        slice_axis: `None` for whole maps, the axis (0, 1 or 2) of the 3D
+            maps along which 2D slices are drawn, or a tuple of such axes
+            (the slices of all must share one shape). Defaults to `None`.
         min_foreground: with `slice_axis`, the smallest fraction of
             non-zero voxels a slice needs to be drawn, in [0, 1). Defaults to
             `0.0` (every slice).
@@ -1027,6 +1031,9 @@ class LabelMapFeed(keras.utils.PyDataset):
     >>> slices = LabelMapFeed(maps, batch_size=3, slice_axis=1, seed=0)
     >>> slices[0].shape
     (3, 20, 16, 1)
+    >>> cubes = [np.random.randint(0, 4, (16, 16, 16)).astype("uint8")]
+    >>> LabelMapFeed(cubes, batch_size=2, slice_axis=(1, 2), seed=0)[0].shape
+    (2, 16, 16, 1)
     """
 
     def __init__(
@@ -1095,23 +1102,16 @@ class LabelMapFeed(keras.utils.PyDataset):
             self._maps = maps
             self._slices = None
         else:
-            if (
-                not isinstance(slice_axis, numbers.Integral)
-                or isinstance(slice_axis, bool)
-                or slice_axis not in (0, 1, 2)
-            ):
-                raise ValueError(
-                    "`slice_axis` must be None or an axis of the 3D maps: 0, 1 "
-                    f"or 2. Received: slice_axis={slice_axis!r}"
-                )
+            axes = _check_slice_axes(slice_axis)
             if any(m.ndim != 3 for m in maps):
                 raise ValueError(
                     "`slice_axis` needs 3D label maps. Received shapes: "
                     f"{sorted(shapes)}"
                 )
             slice_shapes = {
-                tuple(s for a, s in enumerate(shape) if a != slice_axis)
+                tuple(s for a, s in enumerate(shape) if a != axis)
                 for shape in shapes
+                for axis in axes
             }
             if len(slice_shapes) != 1:
                 raise ValueError(
@@ -1119,22 +1119,29 @@ class LabelMapFeed(keras.utils.PyDataset):
                     f"shape. Received map shapes: {sorted(shapes)}"
                 )
             self.spatial_shape = slice_shapes.pop()
-            others = tuple(a for a in range(3) if a != slice_axis)
+            # Per axis: the maps with eligible slices, and those slices.
             self._maps, self._slices = [], []
-            for m in maps:
-                fraction = np.count_nonzero(m, axis=others) / np.prod(
-                    self.spatial_shape
-                )
-                eligible = np.nonzero(fraction >= self.min_foreground)[0]
-                if eligible.size:
-                    self._maps.append(m)
-                    self._slices.append(eligible)
-            if not self._maps:
-                raise ValueError(
-                    "No slice has enough foreground. Expected at least one slice "
-                    f"with a fraction >= min_foreground of non-zero voxels. "
-                    f"Received: min_foreground={min_foreground!r}"
-                )
+            for axis in axes:
+                others = tuple(a for a in range(3) if a != axis)
+                axis_maps, axis_slices = [], []
+                for m in maps:
+                    fraction = np.count_nonzero(m, axis=others) / np.prod(
+                        self.spatial_shape
+                    )
+                    eligible = np.nonzero(fraction >= self.min_foreground)[0]
+                    if eligible.size:
+                        axis_maps.append(m)
+                        axis_slices.append(eligible)
+                if not axis_maps:
+                    raise ValueError(
+                        "No slice has enough foreground. Expected at least one "
+                        f"slice along axis {axis} with a fraction >= "
+                        "min_foreground of non-zero voxels. Received: "
+                        f"min_foreground={min_foreground!r}"
+                    )
+                self._maps.append(axis_maps)
+                self._slices.append(axis_slices)
+            self._axes = axes
         self.slice_axis = slice_axis
 
     def __len__(self):
@@ -1148,18 +1155,50 @@ class LabelMapFeed(keras.utils.PyDataset):
             )
         rng = np.random.default_rng([self._entropy, self._epoch, int(index)])
         batch = np.empty((self.batch_size, *self.spatial_shape, 1), self.dtype)
-        picks = rng.integers(0, len(self._maps), self.batch_size)
-        for b, pick in enumerate(picks):
-            label_map = self._maps[pick]
-            if self._slices is not None:
-                position = self._slices[pick][rng.integers(len(self._slices[pick]))]
-                label_map = np.take(label_map, position, axis=self.slice_axis)
-            batch[b, ..., 0] = label_map
+        if self._slices is None:
+            picks = rng.integers(0, len(self._maps), self.batch_size)
+            for b, pick in enumerate(picks):
+                batch[b, ..., 0] = self._maps[pick]
+            return batch
+        # One axis per sample (drawn only when there are several), then a
+        # map, then one of its eligible slices.
+        views = (
+            rng.integers(0, len(self._axes), self.batch_size)
+            if len(self._axes) > 1
+            else np.zeros(self.batch_size, "int64")
+        )
+        counts = np.array([len(maps) for maps in self._maps])
+        picks = rng.integers(0, counts[views])
+        for b, (view, pick) in enumerate(zip(views, picks)):
+            slices = self._slices[view][pick]
+            position = slices[rng.integers(len(slices))]
+            label_map = self._maps[view][pick]
+            batch[b, ..., 0] = np.take(label_map, position, axis=self._axes[view])
         return batch
 
     def on_epoch_end(self):
         """Count the epoch: the next one draws new batches."""
         self._epoch += 1
+
+
+def _check_slice_axes(slice_axis):
+    """`slice_axis` as a tuple of distinct axes of a 3D map."""
+    axes = slice_axis if isinstance(slice_axis, (tuple, list)) else (slice_axis,)
+    if (
+        not axes
+        or any(
+            not isinstance(a, numbers.Integral)
+            or isinstance(a, bool)
+            or a not in (0, 1, 2)
+            for a in axes
+        )
+        or len(set(axes)) != len(axes)
+    ):
+        raise ValueError(
+            "`slice_axis` must be None, an axis of the 3D maps (0, 1 or 2), or "
+            f"a tuple of distinct such axes. Received: slice_axis={slice_axis!r}"
+        )
+    return tuple(int(a) for a in axes)
 
 
 def _check_positive_int(value, name):

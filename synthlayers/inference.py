@@ -399,7 +399,10 @@ def predict_probabilities(
         divisor: pad to a multiple of this (`2 ** levels` of a U-Net).
             Defaults to 16.
         slice_axis: the image axis a 2D network slides along for a 3D image
-            (in RAS: 0 sagittal, 1 coronal, 2 axial slices). Defaults to 2.
+            (in RAS: 0 sagittal, 1 coronal, 2 axial slices), or a tuple of
+            axes: the network segments the slices along each, and the
+            probabilities of these views are averaged (for a network
+            trained on slices of all of them). Defaults to 2.
         batch_size: slices per network call for 2D networks. Defaults to 8.
         flip: add left/right flip test-time augmentation. Defaults to False.
         flip_axis: the image axis of the flip (0 is left/right in RAS).
@@ -443,9 +446,15 @@ def predict_probabilities(
         )
     divisor = _positive_int(divisor, "divisor")
     batch_size = _positive_int(batch_size, "batch_size")
-    if isinstance(slice_axis, bool) or slice_axis not in range(3):
+    axes = slice_axis if isinstance(slice_axis, (tuple, list)) else (slice_axis,)
+    if (
+        not axes
+        or any(isinstance(a, bool) or a not in range(3) for a in axes)
+        or len(set(axes)) != len(axes)
+    ):
         raise ValueError(
-            f"Expected `slice_axis` in [0, 3). Received: slice_axis={slice_axis!r}"
+            "Expected `slice_axis` in [0, 3), or a tuple of distinct such axes. "
+            f"Received: slice_axis={slice_axis!r}"
         )
     output_labels = _check_output_labels(output_labels)
     if flip:
@@ -454,7 +463,7 @@ def predict_probabilities(
                 f"Expected `flip_axis` in [0, {ndim}). Received: "
                 f"flip_axis={flip_axis!r}"
             )
-        if rank < ndim and flip_axis == slice_axis:
+        if rank < ndim and flip_axis in axes:
             raise ValueError(
                 "Expected `flip_axis` different from `slice_axis` for a 2D "
                 "network on a 3D image (flipping along the slice axis mirrors "
@@ -474,9 +483,24 @@ def predict_probabilities(
             "Expected `empty_background` to be True or False. Received: "
             f"empty_background={empty_background!r}"
         )
-    probabilities = _run_network(
-        model, image, rank, divisor, slice_axis, batch_size, empty_background
-    )
+
+    def run(image):
+        if rank == ndim:
+            return _run_network(model, image, rank, divisor, None, 1, empty_background)
+        total = None
+        for axis in axes:  # views of a 2D network, averaged
+            y = _run_network(
+                model, image, rank, divisor, axis, batch_size, empty_background
+            )
+            if total is None:
+                total = y
+            else:
+                total += y
+        if len(axes) > 1:
+            total /= len(axes)
+        return total
+
+    probabilities = run(image)
     channels = probabilities.shape[-1]
     if output_labels is not None and len(output_labels) != channels:
         raise ValueError(
@@ -485,16 +509,7 @@ def predict_probabilities(
         )
     if flip:
         permutation = _channel_permutation(flip_pairs, channels)
-        flipped = _run_network(
-            model,
-            np.flip(image, flip_axis),
-            rank,
-            divisor,
-            slice_axis,
-            batch_size,
-            empty_background,
-        )
-        flipped = np.flip(flipped, flip_axis)
+        flipped = np.flip(run(np.flip(image, flip_axis)), flip_axis)
         for start in range(0, len(flipped), 16):  # bounded temporaries
             chunk = slice(start, start + 16)
             probabilities[chunk] += flipped[chunk][..., permutation]
@@ -776,7 +791,8 @@ def segment(
         divisor: pad the network's spatial axes to a multiple of this
             (`2 ** levels`). Defaults to 16.
         slice_axis: RAS axis a 2D network slides along (0 sagittal,
-            1 coronal, 2 axial). Defaults to 2.
+            1 coronal, 2 axial), or a tuple of axes whose views are
+            averaged (see `predict_probabilities`). Defaults to 2.
         batch_size: slices per call for a 2D network. Defaults to 8.
         flip: left/right flip test-time augmentation. Defaults to False.
         flip_axis: RAS axis of the flip (0: left/right). Defaults to 0.

@@ -135,10 +135,17 @@ def test_train_segmentation_quick_on_real_data(tmp_path):
 
 @default_backend_only
 def test_train_segmentation_falls_back_to_label_maps_made_in_code(tmp_path):
+    import json
+
     empty = tmp_path / "empty"
     empty.mkdir()
-    result = _run_training(tmp_path, "--data-dir", str(empty))
+    # Also: a step budget, and coronal and axial training slices.
+    options = ["--minutes", "5", "--steps", "2", "--views", "coronal", "axial"]
+    result = _run_training(tmp_path, "--data-dir", str(empty), *options)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [line for line in result.stdout.splitlines() if "No SynthSeg data" in line]
     assert len(lines) == 1 and "RandomLabelMap" in lines[0]
+    assert "on coronal+axial slices for 2 steps" in result.stdout
     assert (tmp_path / "run" / "network.keras").is_file()
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["steps"] == 2

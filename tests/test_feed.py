@@ -83,6 +83,38 @@ def test_slices_come_from_the_axis(axis):
     assert {v // 100 for v in seen} == {0, 1} and len(seen) > shape[axis]
 
 
+def test_slices_from_several_axes():
+    # Value = 100 * axis + position + 1 on the slices along `axis`, in the
+    # map of that axis; a cube's slices along axes 1 and 2 share one shape.
+    shape = (6, 6, 6)
+    axes = (1, 2)
+    positions = np.arange(6)[:, None, None]
+    maps = [
+        np.moveaxis(np.broadcast_to(100 * a + positions + 1, shape), 0, a).astype(
+            "int16"
+        )
+        for a in axes
+    ]
+    feed = LabelMapFeed(maps, batch_size=64, slice_axis=axes, seed=0)
+    assert feed.spatial_shape == (6, 6)
+    samples = feed[0][..., 0]
+    # Each map gives slices along both axes: constant slices come from the
+    # map's own axis, the others cut across its positions.
+    constant = [s for s in samples if np.all(s == s.flat[0])]
+    across = [s for s in samples if not np.all(s == s.flat[0])]
+    assert 10 < len(constant) < 54 and 10 < len(across) < 54
+    for s in samples:
+        values = np.unique(s)
+        assert len(values) in (1, 6) and len({v // 100 for v in values}) == 1
+    # Every axis needs eligible slices, and one slice shape for all.
+    with pytest.raises(ValueError, match="axis 2"):
+        tall = np.zeros((6, 6, 6), "uint8")
+        tall[:, :3] = 1  # full coronal slices 0-2; half of every axial slice
+        LabelMapFeed([tall], 2, slice_axis=(1, 2), min_foreground=0.6)
+    with pytest.raises(ValueError, match=r"slice_axis=\(0, 1\)"):
+        LabelMapFeed([np.zeros((4, 5, 6), "uint8")], 2, slice_axis=(0, 1))
+
+
 def test_slices_skip_empty_ones():
     label_map = np.zeros((4, 5, 10), "uint8")
     label_map[:, :, 3] = 1  # full slice
@@ -141,6 +173,8 @@ def test_model_fit_on_the_feed():
         ({"steps_per_epoch": -1}, "steps_per_epoch"),
         ({"slice_axis": 3}, "slice_axis"),
         ({"slice_axis": True}, "slice_axis"),
+        ({"slice_axis": (1, 1)}, "slice_axis"),
+        ({"slice_axis": ()}, "slice_axis"),
         ({"min_foreground": 1.0}, "min_foreground"),
         ({"dtype": "float32"}, "dtype"),
         ({"seed": -1}, "seed"),

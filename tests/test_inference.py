@@ -137,6 +137,25 @@ def test_2d_network_slice_by_slice(slice_axis):
     np.testing.assert_allclose(other, out, atol=1e-6)
 
 
+def test_2d_network_views_are_averaged():
+    image = np.random.default_rng(2).random((9, 10, 7)).astype("float32")
+    model = conv_model(2)
+    views = [
+        predict_probabilities(model, image, slice_axis=a, divisor=4) for a in (1, 2)
+    ]
+    both = predict_probabilities(model, image, slice_axis=(1, 2), divisor=4)
+    np.testing.assert_allclose(both, (views[0] + views[1]) / 2, atol=1e-6)
+    # With the flip: the mean of the flipped views too, channels 1 and 2
+    # swapped.
+    flipped = predict_probabilities(
+        model, image, slice_axis=(1, 2), divisor=4, flip=True, flip_pairs=[(1, 2)]
+    )
+    mirrored = predict_probabilities(model, image[::-1], slice_axis=(1, 2), divisor=4)[
+        ::-1
+    ][..., [0, 2, 1]]
+    np.testing.assert_allclose(flipped, (both + mirrored) / 2, atol=1e-6)
+
+
 @pytest.mark.parametrize("rank", [2, 3])
 def test_flip_augmentation_swaps_channels(rank):
     # A network that calls every bright voxel "left": with the flip, the
@@ -315,6 +334,8 @@ def test_segment_bad_arguments(tmp_path):
         (dict(divisor=0), "Expected `divisor`.*divisor=0"),
         (dict(batch_size=1.5), "Expected `batch_size`.*batch_size=1.5"),
         (dict(slice_axis=3), "Expected `slice_axis`.*slice_axis=3"),
+        (dict(slice_axis=(1, 1)), "distinct.*slice_axis=\\(1, 1\\)"),
+        (dict(slice_axis=()), "slice_axis=\\(\\)"),
         (dict(voxel_size=(1, 2)), "Expected `voxel_size`.*voxel_size=\\(1, 2\\)"),
         (dict(voxel_size=-1), "voxel_size=-1"),
         (dict(target_voxel_size=0), "Expected `target_voxel_size`.*=0"),
@@ -354,6 +375,10 @@ def test_predict_probabilities_bad_arguments():
     with pytest.raises(ValueError, match="flip_axis` different from `slice_axis"):
         predict_probabilities(
             side_model(2), image, slice_axis=0, flip=True, flip_axis=0, flip_pairs=()
+        )
+    with pytest.raises(ValueError, match="flip_axis` different from `slice_axis"):
+        predict_probabilities(
+            side_model(2), image, slice_axis=(2, 0), flip=True, flip_pairs=()
         )
     with pytest.raises(ValueError, match="one input.*Received: model"):
         predict_probabilities(keras.Sequential([keras.layers.Dense(2)]), image)
