@@ -23,8 +23,13 @@ SHA-256 checks). If the data cannot be had, the run says so in
 one line and trains on label maps made in code (`RandomLabelMap`), with a
 synthetic test image in place of the real scan.
 
-    python examples/train_segmentation.py [--minutes 10] [--ndim 2]
+    python examples/train_segmentation.py [--minutes 10] [--steps N] [--ndim 2]
         [--out DIR] [--quick] [--data-dir DIR] [--seed 0] [--no-cleanup]
+        [--views coronal [axial]] [--skull-stripped 1] [--min-foreground 0.1]
+
+`--steps N` makes runs comparable across machines (the learning rate then
+decays over the steps); `benchmarks/segmentation_variants.py` compares
+settings that way over several seeds.
 """
 
 import argparse
