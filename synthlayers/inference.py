@@ -449,7 +449,12 @@ def predict_probabilities(
     axes = slice_axis if isinstance(slice_axis, (tuple, list)) else (slice_axis,)
     if (
         not axes
-        or any(isinstance(a, bool) or a not in range(3) for a in axes)
+        or any(
+            not isinstance(a, numbers.Integral)
+            or isinstance(a, bool)
+            or a not in range(3)
+            for a in axes
+        )
         or len(set(axes)) != len(axes)
     ):
         raise ValueError(

@@ -335,6 +335,7 @@ def test_segment_bad_arguments(tmp_path):
         (dict(batch_size=1.5), "Expected `batch_size`.*batch_size=1.5"),
         (dict(slice_axis=3), "Expected `slice_axis`.*slice_axis=3"),
         (dict(slice_axis=(1, 1)), "distinct.*slice_axis=\\(1, 1\\)"),
+        (dict(slice_axis=1.0), "slice_axis=1.0"),
         (dict(slice_axis=()), "slice_axis=\\(\\)"),
         (dict(voxel_size=(1, 2)), "Expected `voxel_size`.*voxel_size=\\(1, 2\\)"),
         (dict(voxel_size=-1), "voxel_size=-1"),
