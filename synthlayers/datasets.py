@@ -25,6 +25,8 @@ from typing import NamedTuple
 import keras
 import numpy as np
 
+from synthlayers.validation import check_axes
+
 # Labels of `phantom_label_map`, FreeSurfer-like values so that the same
 # remapping tables can serve real and phantom maps.
 PHANTOM_LABELS = {
@@ -1102,7 +1104,7 @@ class LabelMapFeed(keras.utils.PyDataset):
             self._maps = maps
             self._slices = None
         else:
-            axes = _check_slice_axes(slice_axis)
+            axes = check_axes(slice_axis, "slice_axis", 3)
             if any(m.ndim != 3 for m in maps):
                 raise ValueError(
                     "`slice_axis` needs 3D label maps. Received shapes: "
@@ -1142,6 +1144,7 @@ class LabelMapFeed(keras.utils.PyDataset):
                 self._maps.append(axis_maps)
                 self._slices.append(axis_slices)
             self._axes = axes
+            self._map_counts = np.array([len(m) for m in self._maps])
         self.slice_axis = slice_axis
 
     def __len__(self):
@@ -1167,8 +1170,7 @@ class LabelMapFeed(keras.utils.PyDataset):
             if len(self._axes) > 1
             else np.zeros(self.batch_size, "int64")
         )
-        counts = np.array([len(maps) for maps in self._maps])
-        picks = rng.integers(0, counts[views])
+        picks = rng.integers(0, self._map_counts[views])
         for b, (view, pick) in enumerate(zip(views, picks)):
             slices = self._slices[view][pick]
             position = slices[rng.integers(len(slices))]
@@ -1179,26 +1181,6 @@ class LabelMapFeed(keras.utils.PyDataset):
     def on_epoch_end(self):
         """Count the epoch: the next one draws new batches."""
         self._epoch += 1
-
-
-def _check_slice_axes(slice_axis):
-    """`slice_axis` as a tuple of distinct axes of a 3D map."""
-    axes = slice_axis if isinstance(slice_axis, (tuple, list)) else (slice_axis,)
-    if (
-        not axes
-        or any(
-            not isinstance(a, numbers.Integral)
-            or isinstance(a, bool)
-            or a not in (0, 1, 2)
-            for a in axes
-        )
-        or len(set(axes)) != len(axes)
-    ):
-        raise ValueError(
-            "`slice_axis` must be None, an axis of the 3D maps (0, 1 or 2), or "
-            f"a tuple of distinct such axes. Received: slice_axis={slice_axis!r}"
-        )
-    return tuple(int(a) for a in axes)
 
 
 def _check_positive_int(value, name):

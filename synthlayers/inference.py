@@ -20,6 +20,7 @@ from scipy import ndimage
 
 from synthlayers import io
 from synthlayers.freesurfer import LEFT_RIGHT_PAIRS
+from synthlayers.validation import check_axes
 
 INTERPOLATIONS = ("linear", "nearest")
 
@@ -446,21 +447,7 @@ def predict_probabilities(
         )
     divisor = _positive_int(divisor, "divisor")
     batch_size = _positive_int(batch_size, "batch_size")
-    axes = slice_axis if isinstance(slice_axis, (tuple, list)) else (slice_axis,)
-    if (
-        not axes
-        or any(
-            not isinstance(a, numbers.Integral)
-            or isinstance(a, bool)
-            or a not in range(3)
-            for a in axes
-        )
-        or len(set(axes)) != len(axes)
-    ):
-        raise ValueError(
-            "Expected `slice_axis` in [0, 3), or a tuple of distinct such axes. "
-            f"Received: slice_axis={slice_axis!r}"
-        )
+    axes = check_axes(slice_axis, "slice_axis", 3)
     output_labels = _check_output_labels(output_labels)
     if flip:
         if isinstance(flip_axis, bool) or flip_axis not in range(ndim):

@@ -117,6 +117,26 @@ def check_int(value, name, min_value=None):
     return int(value)
 
 
+def check_axes(value, name, ndim):
+    """An axis in [0, ndim), or a non-empty tuple of distinct such axes: a tuple."""
+    axes = value if isinstance(value, (tuple, list)) else (value,)
+    if (
+        not axes
+        or not all(
+            isinstance(a, numbers.Integral)
+            and not isinstance(a, bool)
+            and 0 <= a < ndim
+            for a in axes
+        )
+        or len(set(axes)) != len(axes)
+    ):
+        raise ValueError(
+            f"Expected `{name}` to be an axis in [0, {ndim}) or a tuple of distinct "
+            f"such axes. Received: {name}={value!r}"
+        )
+    return tuple(int(a) for a in axes)
+
+
 def check_shape(value, name, ndim=None, allow_none=False):
     """A tuple of positive ints (length `ndim` when given), or None."""
     if value is None and allow_none:
