@@ -1,4 +1,4 @@
-"""Segmentation losses: soft Dice and SynthSeg's weighted-L2 warm-up loss.
+"""Segmentation losses: soft Dice, cross-entropy, SynthSeg's weighted-L2 warm-up.
 
 Targets (`y_true`) are either integer labels `(batch, *spatial, 1)` with
 values in `0..num_classes-1` (any other value belongs to no class) or one-hot
@@ -196,6 +196,40 @@ def dice_loss(
 
 
 @keras.saving.register_keras_serializable(package="synthlayers")
+def cross_entropy(y_true, y_pred, epsilon=1e-7):
+    """Categorical cross-entropy per sample, averaged over its voxels.
+
+    `mean_x -sum_k g_k(x) log p_k(x)`, with `p` clipped to
+    `[epsilon, 1]`; a voxel whose integer label lies outside `0..K-1`
+    counts 0. The voxel-wise term of nnU-Net's Dice + cross-entropy loss.
+
+    Args:
+        y_true: integer labels `(batch, *spatial, 1)` in `0..K-1`, or one-hot
+            `(batch, *spatial, K)`.
+        y_pred: probabilities `(batch, *spatial, K)`.
+        epsilon: lower clip of the probabilities (> 0). Defaults to `1e-7`.
+
+    Returns:
+        `(batch,)` float32 losses, >= 0.
+
+    Example:
+
+    >>> import numpy as np
+    >>> labels = np.array([0, 1]).reshape(1, 2, 1, 1)
+    >>> probabilities = np.array([[0.5, 0.5], [0.0, 1.0]]).reshape(1, 2, 1, 2)
+    >>> round(float(np.asarray(cross_entropy(labels, probabilities))[0]), 4)
+    0.3466
+    """
+    y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
+    y_true = ops.convert_to_tensor(y_true)
+    _check_ranks(y_true, y_pred)
+    target = one_hot_targets(y_true, y_pred.shape[-1])
+    log_p = ops.log(ops.clip(y_pred, epsilon, 1.0))
+    axes = tuple(range(1, len(y_pred.shape) - 1))
+    return -ops.mean(ops.sum(target * log_p, axis=-1), axis=axes)
+
+
+@keras.saving.register_keras_serializable(package="synthlayers")
 class DiceLoss(keras.losses.Loss):
     """Soft Dice loss over the target labels (SynthSeg's training loss).
 
@@ -233,6 +267,11 @@ class DiceLoss(keras.losses.Loss):
             gets there has learned to suppress small structures. Defaults
             to `False` (SynthSeg, which trains in 3D, where every label is
             present).
+        cross_entropy_weight: weight of a voxel-wise cross-entropy added to
+            the Dice loss (`cross_entropy`; nnU-Net's Dice + cross-entropy
+            with 1). Its gradient reaches every voxel, also where the Dice of
+            a small structure is flat. Defaults to `0.0` (Dice only,
+            SynthSeg).
         reduction: Keras loss reduction over the batch. Defaults to
             `"sum_over_batch_size"`.
         name: name of the loss. Defaults to `"dice_loss"`.
@@ -260,6 +299,7 @@ class DiceLoss(keras.losses.Loss):
         smooth=1e-5,
         squared=True,
         ignore_absent_labels=False,
+        cross_entropy_weight=0.0,
         reduction="sum_over_batch_size",
         name="dice_loss",
         dtype=None,
@@ -273,9 +313,15 @@ class DiceLoss(keras.losses.Loss):
         self.smooth = float(smooth)
         self.squared = bool(squared)
         self.ignore_absent_labels = ignore_absent_labels
+        if not _is_number(cross_entropy_weight) or cross_entropy_weight < 0:
+            raise ValueError(
+                "`cross_entropy_weight` must be a number >= 0. Received: "
+                f"cross_entropy_weight={cross_entropy_weight!r}"
+            )
+        self.cross_entropy_weight = float(cross_entropy_weight)
 
     def call(self, y_true, y_pred):
-        return dice_loss(
+        loss = dice_loss(
             y_true,
             y_pred,
             label_weights=self.label_weights,
@@ -284,6 +330,9 @@ class DiceLoss(keras.losses.Loss):
             squared=self.squared,
             ignore_absent_labels=self.ignore_absent_labels,
         )
+        if self.cross_entropy_weight:
+            loss = loss + self.cross_entropy_weight * cross_entropy(y_true, y_pred)
+        return loss
 
     def get_config(self):
         config = super().get_config()
@@ -293,6 +342,7 @@ class DiceLoss(keras.losses.Loss):
             smooth=self.smooth,
             squared=self.squared,
             ignore_absent_labels=self.ignore_absent_labels,
+            cross_entropy_weight=self.cross_entropy_weight,
         )
         return config
 

@@ -4,6 +4,7 @@ import pytest
 
 from synthlayers.losses import DiceLoss
 from synthlayers.losses import WeightedL2Loss
+from synthlayers.losses import cross_entropy
 from synthlayers.losses import dice_loss
 from synthlayers.losses import dice_scores
 from synthlayers.losses import one_hot_targets
@@ -218,9 +219,15 @@ def test_dice_gradients_are_finite(rng):
 
 
 def test_dice_config_and_serialization():
-    loss = DiceLoss(label_weights=[1, 2, 3], include_background=False, smooth=0.5)
+    loss = DiceLoss(
+        label_weights=[1, 2, 3],
+        include_background=False,
+        smooth=0.5,
+        cross_entropy_weight=2,
+    )
     config = loss.get_config()
     assert config["label_weights"] == [1.0, 2.0, 3.0]
+    assert config["cross_entropy_weight"] == 2.0
     again = DiceLoss.from_config(config)
     assert again.get_config() == config
     revived = keras.saving.deserialize_keras_object(
@@ -228,6 +235,9 @@ def test_dice_config_and_serialization():
     )
     assert isinstance(revived, DiceLoss) and revived.get_config() == config
     assert keras.saving.get_registered_object("synthlayers>dice_loss") is dice_loss
+    assert (
+        keras.saving.get_registered_object("synthlayers>cross_entropy") is cross_entropy
+    )
 
 
 @pytest.mark.parametrize(
@@ -241,6 +251,8 @@ def test_dice_config_and_serialization():
         {"label_weights": [1, 0], "include_background": False},
         {"label_weights": "ab"},
         {"ignore_absent_labels": "yes"},
+        {"cross_entropy_weight": -1},
+        {"cross_entropy_weight": "1"},
     ],
 )
 def test_dice_invalid_arguments(kwargs):
@@ -258,6 +270,50 @@ def test_dice_invalid_shapes(rng):
         dice_loss(labels[..., 0], probs)
     with pytest.raises(ValueError, match="at least 2 labels"):
         dice_loss(labels, probs[..., :1], include_background=False)
+
+
+# Cross-entropy -------------------------------------------------------------
+
+
+def _cross_entropy_reference(target, probs, epsilon=1e-7):
+    """Per-sample mean over voxels of -sum_k g_k log p_k, in float64."""
+    log_p = np.log(np.clip(probs.astype("float64"), epsilon, 1.0))
+    voxelwise = -(target.astype("float64") * log_p).sum(-1)
+    return voxelwise.reshape(len(voxelwise), -1).mean(-1)
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+@pytest.mark.parametrize("one_hot", [False, True])
+def test_cross_entropy_matches_reference(ndim, one_hot, rng):
+    labels, probs, _ = _random_case(rng, (5,) * ndim, 4)
+    probs[0, (0,) * ndim] = [0.0, 0.0, 0.0, 1.0]  # log 0 is clipped
+    labels[0, (0,) * ndim] = 0
+    labels[1, (1,) * ndim] = 9  # outside 0..K-1: no class, counts 0
+    target = _one_hot(labels, 4)
+    y_true = target.astype("float32") if one_hot else labels
+    expected = _cross_entropy_reference(target, probs)
+    assert expected[0] > -np.log(1e-7) / 5**ndim  # the clipped voxel counts
+    np.testing.assert_allclose(
+        to_numpy(cross_entropy(y_true, probs)), expected, rtol=1e-5
+    )
+
+
+def test_dice_loss_with_cross_entropy_matches_reference(rng):
+    labels, probs, logits = _random_case(rng, (6, 6), 3)
+    target = _one_hot(labels, 3)
+    expected = _dice_loss_reference(target, probs) + 0.5 * _cross_entropy_reference(
+        target, probs
+    )
+    loss = DiceLoss(cross_entropy_weight=0.5)
+    np.testing.assert_allclose(float(loss(labels, probs)), expected.mean(), rtol=1e-5)
+    # A perfect prediction: both terms 0.
+    assert float(loss(labels, target.astype("float32"))) == pytest.approx(0, abs=1e-5)
+
+    def fn(x):
+        return loss(labels, keras.ops.softmax(x, axis=-1))
+
+    grad = _gradient(fn, logits)
+    assert np.all(np.isfinite(grad)) and np.abs(grad).max() > 0
 
 
 # Weighted L2 ---------------------------------------------------------------
