@@ -1,7 +1,7 @@
 """Compare settings of the 2D segmentation example at one step budget, over seeds.
 
 One 30-minute CPU run per setting cannot tell settings apart: the mean Dice
-of identical runs with different seeds spreads over 0.07. This script runs
+of identical runs with different seeds spread by up to 0.07. This script runs
 `examples/train_segmentation.py --steps N` for each variant and seed, several
 processes at a time (on a GPU, where 4,500 steps take about 3 minutes even
 with 8 processes sharing one card), and prints the mean Dice on the real test
@@ -9,12 +9,13 @@ scan per variant (mean and minimum over seeds) and per structure.
 
     KERAS_BACKEND=jax python benchmarks/segmentation_variants.py \\
         --steps 4500 --seeds 0 1 2 3 --parallel 8 \\
-        --variant base= --variant stripped="--skull-stripped 1"
+        --variant default= --variant dice_only="--cross-entropy 0"
 
 A variant is `name=options` (options of the example, shell-quoted). Each run
 writes into `--out DIR/NAME_sSEED/` (`dice.json`, `summary.json`, the log).
-Without `--variant`, the variants of `benchmarks/RESULTS.md` run. Other
-example options common to all runs follow `--`, e.g. `-- --quick`.
+Without `--variant`, the variants of the newest comparison in
+`benchmarks/RESULTS.md` run. Other example options common to all runs
+follow `--`, e.g. `-- --quick`.
 """
 
 import argparse
@@ -29,13 +30,12 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, "examples", "train_segmentation.py")
-DEFAULT_VARIANTS = {
-    "base": "--skull-stripped 0.5",
-    "min_foreground_0": "--skull-stripped 0.5 --min-foreground 0",
-    "min_foreground_0.2": "--skull-stripped 0.5 --min-foreground 0.2",
-    "coronal_axial": "--skull-stripped 0.5 --views coronal axial",
-    "learning_rate_2e-3": "--skull-stripped 0.5 --learning-rate 2e-3",
-    "skull_stripped": "--skull-stripped 1",
+DEFAULT_VARIANTS = {  # the newest comparison in benchmarks/RESULTS.md
+    "default": "",
+    "previous_default": "--max-spacing 8 --cross-entropy 0",
+    "cross_entropy_only": "--max-spacing 8",
+    "max_spacing_2_only": "--cross-entropy 0",
+    "max_spacing_4": "--max-spacing 4",
 }
 
 

@@ -3,14 +3,14 @@
 Training sees no image: every step, `LabelsToImage.synthseg` synthesises a
 new random image and its target from SynthSeg's 20 training label maps,
 inside the model (`SegmentationModel`), and the U-Net learns to segment it
-(soft Dice). Default: 2D, random coronal slices (1 mm), for a time budget on
-the CPU; `--ndim 3` trains on whole 3D maps (for a GPU). Then the network
-segments voxelmorph's real skull-stripped T1 scan, never seen in training
-(2D networks slice by slice, left/right flip test-time augmentation, then
-SynthSeg's clean-up: smoothed probabilities, the largest connected component
-of each structure), and the result is compared with its FreeSurfer
-segmentation: Dice per structure over SynthSeg's segmentation structures,
-computed in 3D.
+(soft Dice plus cross-entropy). Default: 2D, random coronal slices (1 mm),
+for a time budget on the CPU; `--ndim 3` trains on whole 3D maps (for a
+GPU). Then the network segments voxelmorph's real skull-stripped T1 scan,
+never seen in training (2D networks slice by slice, left/right flip
+test-time augmentation, then SynthSeg's clean-up: smoothed probabilities,
+the largest connected component of each structure), and the result is
+compared with its FreeSurfer segmentation: Dice per structure over
+SynthSeg's segmentation structures, computed in 3D.
 
 Writes into `--out` (default `segmentation_run/`): `dice.json` and
 `dice.csv`, `figure.png` (real slice, prediction, ground truth),
@@ -26,6 +26,13 @@ synthetic test image in place of the real scan.
     python examples/train_segmentation.py [--minutes 10] [--steps N] [--ndim 2]
         [--out DIR] [--quick] [--data-dir DIR] [--seed 0] [--no-cleanup]
         [--views coronal [axial]] [--skull-stripped 1] [--min-foreground 0.1]
+        [--contrast t1] [--max-spacing 2] [--cross-entropy 1]
+
+The defaults train a network for skull-stripped T1 scans of about 1 mm, like
+the test scan (SynthSeg's T1 intensity priors, simulated acquisitions up to
+2 mm); `--contrast any --max-spacing 8 --skull-stripped 0.5
+--cross-entropy 0` is SynthSeg's whole domain and loss, which need far
+longer training.
 
 `--steps N` makes runs comparable across machines (the learning rate then
 decays over the steps); `benchmarks/segmentation_variants.py` compares
@@ -210,7 +217,7 @@ def build(args, config, labels_arguments, classes, priors, num_classes):
         output_shape=output_shape,
         seed=args.seed,
         # SynthSeg's values are in mm at 1 mm: convert to the run's voxels.
-        max_spacing=8.0 / voxel_mm,
+        max_spacing=args.max_spacing / voxel_mm,
         deformation_std=4.0 / voxel_mm,
         flip_axis=0,
         **labels_arguments,
@@ -228,7 +235,10 @@ def build(args, config, labels_arguments, classes, priors, num_classes):
     model = SegmentationModel(generator, network)
     model.compile(
         optimizer=keras.optimizers.Adam(args.learning_rate),
-        loss=DiceLoss(ignore_absent_labels=args.ignore_absent_labels),
+        loss=DiceLoss(
+            ignore_absent_labels=args.ignore_absent_labels,
+            cross_entropy_weight=args.cross_entropy,
+        ),
     )
     return model
 
@@ -330,6 +340,20 @@ def main():
         default=1.0,
         help="share of label maps without extra-cerebral labels (0..1): 1, a "
         "network for skull-stripped scans such as the test scan; 0.5, for both",
+    )
+    parser.add_argument(
+        "--max-spacing",
+        type=float,
+        default=2.0,
+        help="largest simulated acquisition spacing in mm: 2, a network for "
+        "scans of about 1 mm such as the test scan; 8, SynthSeg's range",
+    )
+    parser.add_argument(
+        "--cross-entropy",
+        type=float,
+        default=1.0,
+        help="weight of the cross-entropy added to the Dice loss (0: SynthSeg's "
+        "Dice only)",
     )
     parser.add_argument("--features", type=int, default=16, help="first level")
     parser.add_argument("--batch-size", type=int, default=4)
