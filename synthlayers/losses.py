@@ -207,7 +207,8 @@ def cross_entropy(y_true, y_pred, epsilon=1e-7):
         y_true: integer labels `(batch, *spatial, 1)` in `0..K-1`, or one-hot
             `(batch, *spatial, K)`.
         y_pred: probabilities `(batch, *spatial, K)`.
-        epsilon: lower clip of the probabilities (> 0). Defaults to `1e-7`.
+        epsilon: lower clip of the probabilities, in (0, 1). Defaults to
+            `1e-7`.
 
     Returns:
         `(batch,)` float32 losses, >= 0.
@@ -220,6 +221,10 @@ def cross_entropy(y_true, y_pred, epsilon=1e-7):
     >>> round(float(np.asarray(cross_entropy(labels, probabilities))[0]), 4)
     0.3466
     """
+    if not _is_number(epsilon) or not 0 < epsilon < 1:
+        raise ValueError(
+            f"`epsilon` must be a number in (0, 1). Received: epsilon={epsilon!r}"
+        )
     y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
     y_true = ops.convert_to_tensor(y_true)
     _check_ranks(y_true, y_pred)

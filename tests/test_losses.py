@@ -298,6 +298,15 @@ def test_cross_entropy_matches_reference(ndim, one_hot, rng):
     )
 
 
+@pytest.mark.parametrize("epsilon", [0, -1, 1, "a", None])
+def test_cross_entropy_invalid_epsilon(epsilon, rng):
+    labels, probs, _ = _random_case(rng, (4, 4), 3)
+    with pytest.raises(ValueError, match="epsilon"):
+        cross_entropy(labels, probs, epsilon=epsilon)
+    with pytest.raises(ValueError, match="same rank"):
+        cross_entropy(labels[..., 0], probs)
+
+
 def test_dice_loss_with_cross_entropy_matches_reference(rng):
     labels, probs, logits = _random_case(rng, (6, 6), 3)
     target = _one_hot(labels, 3)
