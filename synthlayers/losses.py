@@ -326,6 +326,8 @@ class DiceLoss(keras.losses.Loss):
         self.cross_entropy_weight = float(cross_entropy_weight)
 
     def call(self, y_true, y_pred):
+        if self.cross_entropy_weight:  # one-hot once, for both terms
+            y_true = one_hot_targets(y_true, y_pred.shape[-1])
         loss = dice_loss(
             y_true,
             y_pred,
