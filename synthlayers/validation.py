@@ -4,15 +4,16 @@ Every error names the argument, says what was expected and what was received:
 `ValueError("... Expected ... Received: name=value")`.
 """
 
+import math
 import numbers
 
 import numpy as np
 
 RANGE_KINDS = ("symmetric", "multiplicative", "nonnegative")
-
-
-def _is_number(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+# How resamplers read outside the input, and how they interpolate.
+FILL_MODES = ("constant", "nearest")
+INTERPOLATIONS = ("linear", "nearest")
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
 def parse_range(value, name, kind="symmetric", min_value=None, max_value=None):
@@ -24,7 +25,7 @@ def parse_range(value, name, kind="symmetric", min_value=None, max_value=None):
     """
     if kind not in RANGE_KINDS:
         raise ValueError(f"Unknown range kind {kind!r}; expected one of {RANGE_KINDS}.")
-    if _is_number(value):
+    if is_number(value):
         x = float(value)
         if x < 0:
             raise ValueError(
@@ -36,7 +37,7 @@ def parse_range(value, name, kind="symmetric", min_value=None, max_value=None):
     elif (
         isinstance(value, (tuple, list))
         and len(value) == 2
-        and all(_is_number(v) for v in value)
+        and all(is_number(v) for v in value)
     ):
         low, high = float(value[0]), float(value[1])
     else:
@@ -62,10 +63,10 @@ def parse_range(value, name, kind="symmetric", min_value=None, max_value=None):
 
 
 def _is_single_range(value):
-    return _is_number(value) or (
+    return is_number(value) or (
         isinstance(value, (tuple, list))
         and len(value) == 2
-        and all(_is_number(v) for v in value)
+        and all(is_number(v) for v in value)
     )
 
 
@@ -92,7 +93,7 @@ def parse_axis_ranges(value, name, count=None, kind="symmetric", **bounds):
 
 def check_probability(value, name="probability"):
     """A number in [0, 1]."""
-    if not _is_number(value) or not 0 <= value <= 1:
+    if not is_number(value) or not 0 <= value <= 1:
         raise ValueError(
             f"`{name}` must be a number in [0, 1]. Received: {name}={value!r}"
         )
@@ -160,3 +161,154 @@ def check_shape(value, name, ndim=None, allow_none=False):
             f"Received: {name}={tuple(value)!r}"
         )
     return tuple(int(v) for v in value)
+
+
+def is_integer(value):
+    """True for an integer that is not a bool (Python or NumPy)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_number(value):
+    """True for a real number that is not a bool (Python or NumPy)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_bool(value, name):
+    """A bool (Python or NumPy)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"`{name}` must be True or False. Received: {name}={value!r}")
+    return bool(value)
+
+
+def check_number(value, name, min_value=None, max_value=None, allow_none=False):
+    """A finite real number (not a bool) in `[min_value, max_value]`, as a float."""
+    if value is None and allow_none:
+        return None
+    if not is_number(value) or not np.isfinite(value):
+        raise ValueError(
+            f"`{name}` must be a finite number. Received: {name}={value!r}"
+        )
+    if min_value is not None and value < min_value:
+        raise ValueError(f"`{name}` must be >= {min_value}. Received: {name}={value!r}")
+    if max_value is not None and value > max_value:
+        raise ValueError(f"`{name}` must be <= {max_value}. Received: {name}={value!r}")
+    return float(value)
+
+
+def _bounds_text(min_value, max_value):
+    if min_value is not None and max_value is not None:
+        return f" in [{min_value}, {max_value}]"
+    if min_value is not None:
+        return f" >= {min_value}"
+    if max_value is not None:
+        return f" <= {max_value}"
+    return ""
+
+
+def check_int_list(value, name, min_value=None, max_value=None, received=None):
+    """A list, tuple or 1-D array of integers (not bools), as a list of ints.
+
+    `min_value`/`max_value` bound every entry. `received` is what the error
+    shows as the received value (the argument as the user gave it, when
+    `value` was taken out of it); defaults to `value`.
+    """
+    shown = value if received is None else received
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        value = value.tolist()
+    if (
+        not isinstance(value, (list, tuple))
+        or not all(is_integer(v) for v in value)
+        or (min_value is not None and any(v < min_value for v in value))
+        or (max_value is not None and any(v > max_value for v in value))
+    ):
+        raise ValueError(
+            f"`{name}` must be a list of integers{_bounds_text(min_value, max_value)}. "
+            f"Received: {name}={shown!r}"
+        )
+    return [int(v) for v in value]
+
+
+def check_per_axis(
+    value, name, ndim=None, min_value=None, max_value=None, allow_none=False
+):
+    """A number, or a list of numbers one per spatial axis, as a tuple of floats.
+
+    Every entry is finite and in `[min_value, max_value]`. With `ndim` a single
+    number is repeated `ndim` times and a list must have `ndim` entries;
+    without it (in a constructor, before the rank is known) the tuple has one
+    entry for a single number: `broadcast_per_axis` expands it later.
+    """
+    if value is None and allow_none:
+        return None
+    values = [value] if is_number(value) else value
+    if (
+        not isinstance(values, (tuple, list))
+        or not values
+        or not all(is_number(v) and np.isfinite(v) for v in values)
+        or (min_value is not None and any(v < min_value for v in values))
+        or (max_value is not None and any(v > max_value for v in values))
+    ):
+        raise ValueError(
+            f"`{name}` must be a finite number{_bounds_text(min_value, max_value)} "
+            f"or a list of such numbers, one per spatial axis. "
+            f"Received: {name}={value!r}"
+        )
+    values = tuple(float(v) for v in values)
+    return values if ndim is None else broadcast_per_axis(values, ndim, name)
+
+
+def broadcast_per_axis(values, ndim, name):
+    """Repeat a one-entry tuple `ndim` times; check the length of a longer one."""
+    values = tuple(values)
+    if len(values) == 1:
+        return values * ndim
+    if len(values) != ndim:
+        raise ValueError(
+            f"`{name}` must have one entry per spatial axis ({ndim}). "
+            f"Received: {name}={values!r}"
+        )
+    return values
+
+
+def _is_grid_entry(value):
+    if is_integer(value):
+        return value >= 2
+    return is_number(value) and 0 < value <= 1
+
+
+def check_grid_shape(value, name):
+    """The control grid of a smooth random field.
+
+    An integer >= 2 (control points per axis), a float in (0, 1] (a fraction
+    of the spatial shape, at least 2 points per axis), or a list of those, one
+    per spatial axis. Returns an int, a float or a tuple of those.
+    """
+    if isinstance(value, (tuple, list)):
+        if value and all(_is_grid_entry(v) for v in value):
+            return tuple(int(v) if is_integer(v) else float(v) for v in value)
+    elif _is_grid_entry(value):
+        return int(value) if is_integer(value) else float(value)
+    raise ValueError(
+        f"`{name}` must be an integer >= 2 (control points per axis), a float in "
+        f"(0, 1] (a fraction of the spatial shape), or a list of those, one per "
+        f"spatial axis. Received: {name}={value!r}"
+    )
+
+
+def resolve_grid_shape(value, spatial_shape, name):
+    """Control points per axis of a `check_grid_shape` value for a spatial shape.
+
+    A fraction `f` of an axis of length `n` gives `max(2, ceil(f * n))` points.
+    """
+    value = check_grid_shape(value, name)
+    ndim = len(spatial_shape)
+    entries = value if isinstance(value, tuple) else (value,) * ndim
+    if len(entries) != ndim:
+        raise ValueError(
+            f"`{name}` must have one entry per spatial axis ({ndim}). "
+            f"Received: {name}={value!r}"
+        )
+    return tuple(
+        v if is_integer(v) else max(2, math.ceil(v * n))
+        for v, n in zip(entries, spatial_shape, strict=True)
+    )
