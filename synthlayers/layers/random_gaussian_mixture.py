@@ -1,7 +1,5 @@
 """RandomGaussianMixture: a random image from a label map (SynthSeg's GMM)."""
 
-import numbers
-
 import keras
 import numpy as np
 from keras import ops
@@ -12,35 +10,23 @@ from synthlayers.layers.base import BaseRandomLayer
 from synthlayers.layers.base import batch_size_of
 from synthlayers.layers.base import is_integer_dtype
 from synthlayers.layers.sampling import draw_from_ranges
-from synthlayers.layers.sampling import draw_mask
 from synthlayers.layers.sampling import where_mask
 from synthlayers.ops.labels import apply_lookup_table
 from synthlayers.ops.labels import lookup_table
 from synthlayers.validation import check_int
+from synthlayers.validation import check_int_list
 from synthlayers.validation import check_probability
 from synthlayers.validation import parse_range
 
 INT32_MAX = 2**31 - 1
 
 
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _int_list(value, name, min_value=0):
-    """A list/tuple/1-D array of integers >= `min_value` as Python ints."""
-    if isinstance(value, np.ndarray) and value.ndim == 1:
-        value = value.tolist()
-    if (
-        not isinstance(value, (list, tuple))
-        or not value
-        or not all(_is_int(v) and min_value <= v <= INT32_MAX for v in value)
-    ):
-        raise ValueError(
-            f"`{name}` must be a non-empty list of integers >= {min_value}. "
-            f"Received: {name}={value!r}"
-        )
-    return [int(v) for v in value]
+    """A non-empty list of int32 integers >= `min_value` as Python ints."""
+    values = check_int_list(value, name, min_value=min_value, max_value=INT32_MAX)
+    if not values:
+        raise ValueError(f"`{name}` must not be empty. Received: {name}={value!r}")
+    return values
 
 
 def _prior(value, name, num_classes):
@@ -133,13 +119,30 @@ class RandomGaussianMixture(BaseRandomLayer):
             `background_zero_probability`. Defaults to `None`: the class of
             label 0 if 0 is in `labels`, else none.
         background_zero_probability: chance per sample that the background
-            classes get intensity 0. Defaults to `0.0`.
+            classes get mean and standard deviation 0 (SynthSeg: 0.05,
+            neurite: 0.2). Defaults to `0.0`.
+        background_mean_range: uniform range of the background classes' mean
+            when the background rule below applies, or `None` (drawn as any
+            class). SynthSeg's dark background: `(0, 15)`; neurite draws the
+            background from `(0, 225)`. Defaults to `None`.
+        background_std_range: likewise for the background classes' standard
+            deviation (SynthSeg: `(0, 5)`, neurite: `(0, 25)`). Defaults to
+            `None`.
+        background_range_probability: chance per sample, among the samples
+            whose background is not zeroed, that the background classes draw
+            from `background_mean_range`/`background_std_range`. One uniform
+            draw per sample decides: zero with `background_zero_probability`,
+            else the background ranges with this probability, else the
+            class's usual draw. SynthSeg's rule (zero in 5% of samples, dark
+            in 25%) is `0.25 / 0.95`; neurite's (always) is `1.0`. Defaults
+            to `1.0`.
         seed: integer seed of the layer's `SeedGenerator`. Defaults to `None`.
         **kwargs: base layer arguments such as `name` and `dtype`.
 
     Call arguments:
-        data: an integer label map, or a dict with `"segmentation_masks"` only
-            (a dict holding `"images"` is an error: this layer makes them).
+        data: an integer label map, or a dict with `"segmentation_masks"` (a
+            dict holding `"images"` is an error: this layer makes them; other
+            keys pass through unchanged).
         training: if `False`, the deterministic image described above.
             Defaults to `True`.
 
@@ -176,6 +179,9 @@ class RandomGaussianMixture(BaseRandomLayer):
         num_channels=1,
         background_classes=None,
         background_zero_probability=0.0,
+        background_mean_range=None,
+        background_std_range=None,
+        background_range_probability=1.0,
         seed=None,
         **kwargs,
     ):
@@ -210,19 +216,36 @@ class RandomGaussianMixture(BaseRandomLayer):
         else:
             if isinstance(background_classes, np.ndarray):
                 background_classes = background_classes.tolist()
-            if not isinstance(background_classes, (list, tuple)) or not all(
-                _is_int(k) and 0 <= k < self.num_classes for k in background_classes
-            ):
-                raise ValueError(
-                    "`background_classes` must be a list of class indices in "
-                    f"[0, {self.num_classes}). Received: "
-                    f"background_classes={background_classes!r}"
-                )
-            self.background_classes = [int(k) for k in background_classes]
+            self.background_classes = check_int_list(
+                background_classes,
+                "background_classes",
+                min_value=0,
+                max_value=self.num_classes - 1,
+            )
             background = self.background_classes
         self._background = sorted(set(background))
         self.background_zero_probability = check_probability(
             background_zero_probability, "background_zero_probability"
+        )
+        self.background_mean_range = (
+            None
+            if background_mean_range is None
+            else parse_range(
+                background_mean_range, "background_mean_range", kind="nonnegative"
+            )
+        )
+        self.background_std_range = (
+            None
+            if background_std_range is None
+            else parse_range(
+                background_std_range,
+                "background_std_range",
+                kind="nonnegative",
+                min_value=0.0,
+            )
+        )
+        self.background_range_probability = check_probability(
+            background_range_probability, "background_range_probability"
         )
         # Label -> class table; unknown labels go to the extra class K (zero).
         self._table = lookup_table(self.labels, class_list, self.num_classes)
@@ -237,9 +260,9 @@ class RandomGaussianMixture(BaseRandomLayer):
                     f"{name} generates images from a label map; its input must not "
                     f"hold '{IMAGES}'. Received keys: {sorted(data)}"
                 )
-            if set(data) != {MASKS}:
+            if MASKS not in data:
                 raise ValueError(
-                    f"{name} takes a label map or a dict with key '{MASKS}' only. "
+                    f"{name} takes a label map or a dict with key '{MASKS}'. "
                     f"Received keys: {sorted(data)}"
                 )
             return dict(data), True
@@ -251,7 +274,10 @@ class RandomGaussianMixture(BaseRandomLayer):
         return {MASKS: data}, False
 
     def _check(self, data):
+        """`(label map dict, other keys)`: other keys pass through unchanged."""
         data, _ = self._to_dict(data)
+        extra = {key: value for key, value in data.items() if key != MASKS}
+        data = {MASKS: data[MASKS]}
         self.check_inputs(data)
         masks = data[MASKS]
         if masks.shape[-1] not in (None, 1):
@@ -259,19 +285,20 @@ class RandomGaussianMixture(BaseRandomLayer):
                 f"{self.__class__.__name__} expects a label map with one channel. "
                 f"Received: {MASKS}.shape={tuple(masks.shape)}"
             )
-        return data
+        return data, extra
 
     def call(self, data, training=True):
-        data = self._check(data)
+        data, extra = self._check(data)
         transformation = self.get_random_transformation(data, training=training)
         images = self.generate_images(data[MASKS], transformation)
-        return {IMAGES: images, MASKS: data[MASKS]}
+        return {IMAGES: images, MASKS: data[MASKS], **extra}
 
     def compute_output_spec(self, data, training=True):
-        data = self._check(data)
+        data, extra = self._check(data)
         shape = tuple(data[MASKS].shape)
         images = keras.KerasTensor((*shape[:-1], self.num_channels), self.compute_dtype)
-        return {IMAGES: images, MASKS: keras.KerasTensor(shape, data[MASKS].dtype)}
+        masks = keras.KerasTensor(shape, data[MASKS].dtype)
+        return {IMAGES: images, MASKS: masks, **extra}
 
     # Draws and generation --------------------------------------------------
 
@@ -284,46 +311,84 @@ class RandomGaussianMixture(BaseRandomLayer):
             means = np.repeat(np.maximum(self.prior_means[0], 0)[:, None], shape[1], 1)
         return means.astype("float32"), np.zeros(shape, "float32")
 
-    def _draw(self, batch_size, uniform_range, prior):
+    def _draw(self, batch_size, uniform_range, prior, seed):
         """`(batch, K, C)` draws from a uniform range or per-class normal priors."""
         k, c = self.num_classes, self.num_channels
         if prior is None:
-            values = draw_from_ranges(
-                self.seed_generator, batch_size, [uniform_range] * (k * c)
-            )
+            values = draw_from_ranges(seed, batch_size, [uniform_range] * (k * c))
             return ops.reshape(values, (-1, k, c))
-        z = keras.random.normal((batch_size, k, c), seed=self.seed_generator)
+        z = keras.random.normal((batch_size, k, c), seed=seed)
         center = ops.convert_to_tensor(prior[0][:, None])
         scale = ops.convert_to_tensor(prior[1][:, None])
         values = center + scale * z
         return ops.maximum(values, 0.0)
 
-    def get_random_transformation(self, data, training=True):
+    def _has_background_ranges(self):
+        return bool(self._background) and (
+            self.background_mean_range is not None
+            or self.background_std_range is not None
+        )
+
+    def _background_rule_probabilities(self):
+        """`(zero, ranges)`: per-sample chances of the two background rules."""
+        if not self._background:
+            return 0.0, 0.0
+        zero = self.background_zero_probability
+        ranges = 0.0
+        if self._has_background_ranges():
+            ranges = (1 - zero) * self.background_range_probability
+        return zero, ranges
+
+    def get_random_transformation(self, data, training=True, seed=None):
+        seed = self.seed_generator if seed is None else seed
         masks = data[MASKS]
         batch_size = batch_size_of(data)
         k = self.num_classes
         is_background = np.zeros((1, k, 1), "bool")
         is_background[0, self._background] = True
+        p_zero, p_ranges = self._background_rule_probabilities()
         if not training:
             means, stds = self._central_parameters()
-            if self._background and self.background_zero_probability >= 0.5:
+            if p_zero >= 0.5:
                 means = np.where(is_background[0], 0.0, means).astype("float32")
+            elif p_ranges >= 0.5 and self.background_mean_range is not None:
+                centre = sum(self.background_mean_range) / 2
+                means = np.where(is_background[0], centre, means).astype("float32")
             means = ops.broadcast_to(means[None], (batch_size, k, self.num_channels))
             stds = ops.broadcast_to(stds[None], (batch_size, k, self.num_channels))
             return {"means": means, "stds": stds, "noise": None}
-        means = self._draw(batch_size, self.mean_range, self.prior_means)
-        stds = self._draw(batch_size, self.std_range, self.prior_stds)
-        if self._background and self.background_zero_probability > 0:
-            zero = draw_mask(
-                self.seed_generator, batch_size, self.background_zero_probability
-            )
-            means = where_mask(zero, ops.where(is_background, 0.0, means), means)
-            stds = where_mask(zero, ops.where(is_background, 0.0, stds), stds)
+        means = self._draw(batch_size, self.mean_range, self.prior_means, seed)
+        stds = self._draw(batch_size, self.std_range, self.prior_stds, seed)
+        if p_zero > 0 or p_ranges > 0:
+            # One uniform per sample picks the rule, so the rules exclude each
+            # other: [0, p_zero) zero, [p_zero, p_zero + p_ranges) the ranges.
+            u = keras.random.uniform((batch_size,), seed=seed)
+            zero = u < p_zero
+            use_ranges = ops.logical_and(u >= p_zero, u < p_zero + p_ranges)
+            for name, values in (("mean", means), ("std", stds)):
+                value_range = getattr(self, f"background_{name}_range")
+                if value_range is not None and p_ranges > 0:
+                    drawn = self._draw(batch_size, value_range, None, seed)
+                    values = where_mask(
+                        use_ranges, ops.where(is_background, drawn, values), values
+                    )
+                values = where_mask(zero, ops.where(is_background, 0.0, values), values)
+                if name == "mean":
+                    means = values
+                else:
+                    stds = values
         noise = None
-        if self.prior_stds is not None or self.std_range[1] > 0:
+        if (
+            self.prior_stds is not None
+            or self.std_range[1] > 0
+            or (
+                self.background_std_range is not None
+                and self.background_std_range[1] > 0
+            )
+        ):
             spatial = tuple(ops.shape(masks)[1:-1])
             noise = keras.random.normal(
-                (batch_size, *spatial, self.num_channels), seed=self.seed_generator
+                (batch_size, *spatial, self.num_channels), seed=seed
             )
         return {"means": means, "stds": stds, "noise": noise}
 
@@ -360,5 +425,16 @@ class RandomGaussianMixture(BaseRandomLayer):
                 else list(self.background_classes)
             ),
             background_zero_probability=self.background_zero_probability,
+            background_mean_range=(
+                None
+                if self.background_mean_range is None
+                else list(self.background_mean_range)
+            ),
+            background_std_range=(
+                None
+                if self.background_std_range is None
+                else list(self.background_std_range)
+            ),
+            background_range_probability=self.background_range_probability,
         )
         return config

@@ -87,3 +87,32 @@ def test_labels_untouched():
 def test_bad_arguments(kwargs, name):
     with pytest.raises(ValueError, match=re.escape(name) + ".*Received"):
         NormalizeIntensity(**kwargs)
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_clip_before_minmax_matches_numpy(ndim, rng):
+    """SynthSeg clips to [0, 300] before min-max: bright outliers saturate."""
+    images = rng.uniform(0, 250, size=(2, *SHAPES[ndim], 1)).astype("float32")
+    images[0].flat[:5] = 5000.0  # a few very bright voxels
+    images[1].flat[:5] = -40.0
+    out = to_numpy(NormalizeIntensity(clip=(0, 300))(images))
+    clipped = np.clip(images.astype("float64"), 0, 300)
+    axes = tuple(range(1, ndim + 1))
+    low = clipped.min(axis=axes, keepdims=True)
+    high = clipped.max(axis=axes, keepdims=True)
+    np.testing.assert_allclose(out, (clipped - low) / (high - low), atol=1e-6)
+    # Without the clip the outliers compress the rest of the image.
+    unclipped = to_numpy(NormalizeIntensity()(images))
+    assert np.median(unclipped[0]) < 0.06 < 0.3 < np.median(out[0])
+
+
+@pytest.mark.parametrize("clip", [5, (300, 0), (0, float("nan")), "300", (0, 1, 2)])
+def test_clip_errors_name_the_argument(clip):
+    with pytest.raises(ValueError, match="clip"):
+        NormalizeIntensity(clip=clip)
+
+
+def test_clip_in_config():
+    layer = NormalizeIntensity(clip=(0, 255))
+    assert layer.get_config()["clip"] == [0.0, 255.0]
+    assert NormalizeIntensity.from_config(layer.get_config()).clip == (0.0, 255.0)

@@ -183,6 +183,72 @@ def test_background_zeroed_with_its_probability():
     assert not np.any(_per_label_values(images, data, 0) == 0)
 
 
+def test_synthseg_background_rule():
+    """SynthSeg's model_inputs: background mean and std 0 in 5% of samples,
+    mean U(0, 15) and std U(0, 5) in 25%, as any class in the other 70%."""
+    batch = 4000
+    data = _all_labels_map(batch, shape=(10, 4))
+    layer = RandomGaussianMixture(
+        LABELS,
+        mean_range=(20, 250),
+        std_range=(6, 30),
+        background_zero_probability=0.05,
+        background_mean_range=(0, 15),
+        background_std_range=(0, 5),
+        background_range_probability=0.25 / 0.95,
+        seed=3,
+    )
+    parameters = layer.get_random_transformation(
+        {"segmentation_masks": keras.ops.convert_to_tensor(data)}
+    )
+    means = to_numpy(parameters["means"])[:, 0, 0]  # class of label 0
+    stds = to_numpy(parameters["stds"])[:, 0, 0]
+    zero = (means == 0) & (stds == 0)
+    dark = ~zero & (means < 15) & (stds < 5)
+    usual = (means >= 20) & (stds >= 6)
+    assert np.all(zero | dark | usual)  # the three rules cover every sample
+    for share, expected in ((zero, 0.05), (dark, 0.25), (usual, 0.70)):
+        assert abs(share.mean() - expected) < 3 * np.sqrt(expected / batch)
+    assert 6.5 < means[dark].mean() < 8.5 and 2.2 < stds[dark].mean() < 2.8
+    others = to_numpy(parameters["means"])[:, 1:, 0]
+    assert others.min() >= 20  # only the background follows the rule
+
+
+def test_neurite_background_rule():
+    """neurite: label 0 from mean U(0, 225), std U(0, 25), zeroed in 20%."""
+    batch = 2000
+    data = _all_labels_map(batch, shape=(10, 4))
+    layer = RandomGaussianMixture(
+        LABELS,
+        mean_range=(25, 225),
+        std_range=(5, 25),
+        background_zero_probability=0.2,
+        background_mean_range=(0, 225),
+        background_std_range=(0, 25),
+        seed=4,
+    )
+    parameters = layer.get_random_transformation(
+        {"segmentation_masks": keras.ops.convert_to_tensor(data)}
+    )
+    means = to_numpy(parameters["means"])[:, 0, 0]
+    zero = means == 0
+    assert abs(zero.mean() - 0.2) < 0.03
+    assert np.mean(means[~zero] < 25) > 0.08  # below the others' minimum
+    images = to_numpy(layer(data)["images"])
+    zero_images = np.all(_per_label_values(images, data, 0) == 0, axis=(1, 2))
+    assert abs(zero_images.mean() - 0.2) < 0.03
+
+
+def test_extra_keys_pass_through():
+    labels = make_label_map((8, 8), num_labels=2)
+    extra = np.ones((2, 8, 8, 2), "float32")
+    out = RandomGaussianMixture([0, 1], seed=0)(
+        {"segmentation_masks": labels, "displacement": extra}
+    )
+    assert set(out) == {"images", "segmentation_masks", "displacement"}
+    np.testing.assert_array_equal(to_numpy(out["displacement"]), extra)
+
+
 def test_unknown_labels_are_zero():
     data = _all_labels_map(4, labels=[0, 5, 7, -1, 99])
     layer = RandomGaussianMixture([0, 5, 7], mean_range=(10, 20), seed=8)
@@ -208,6 +274,12 @@ def test_unknown_labels_are_zero():
         (
             {"labels": [0, 1], "background_zero_probability": 1.5},
             "background_zero_probability",
+        ),
+        ({"labels": [0, 1], "background_mean_range": (9, 1)}, "background_mean_range"),
+        ({"labels": [0, 1], "background_std_range": (-1, 1)}, "background_std_range"),
+        (
+            {"labels": [0, 1], "background_range_probability": -0.1},
+            "background_range_probability",
         ),
     ],
 )
