@@ -27,6 +27,7 @@ setup(
         "keras>=3.6",
         "nibabel>=5",
         "numpy>=1.26",
+        "pooch>=1.8",  # data downloads: hashes, mirrors, cache, retries
         "scipy>=1.11",  # connected components in inference
         "tensorflow>=2.16",
     ],

@@ -1,24 +1,58 @@
+"""Label maps: phantom, SynthSeg's files, preparation; the package layout."""
+
 import os
+import pathlib
+import re
 
 import keras
 import nibabel
 import numpy as np
 import pytest
 
+from synthlayers import data
 from synthlayers import datasets
 from synthlayers.freesurfer import LEFT_RIGHT_PAIRS
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED_DATA = os.path.normpath(os.path.join(ROOT, "..", "shared", "data"))
+# Every public name `synthlayers.datasets` had before it became a package.
+DATASETS_NAMES = (
+    "BASE_URLS CACHE_DIR_ENV DATA_DIR_ENV DATA_FILES DataFile DownloadError "
+    "LabelMapFeed PHANTOM_LABELS SYNTHSEG_COMMIT SYNTHSEG_LABEL_FILES "
+    "SYNTHSEG_LABEL_MAP_FILES VOXELMORPH_COMMIT VXM_TEST_SCAN_FILE bounding_box "
+    "compact_label_arguments compact_labels crop_to_bounding_box fetch_data "
+    "fetch_synthseg_label_maps load_label_map load_vxm_test_scan local_cache_dir "
+    "local_data_dir phantom_label_map resample_label_map "
+    "synthseg_generation_labels synthseg_label_map_paths"
+).split()
 
 
 def _data_dir():
-    """The real data directory; sets $SYNTHLAYERS_DATA_DIR if unset, or skips."""
-    os.environ.setdefault(datasets.DATA_DIR_ENV, SHARED_DATA)
+    """The real data directory ($SYNTHLAYERS_DATA_DIR), or skip."""
     data_dir = datasets.local_data_dir()
-    if not os.path.isdir(os.path.join(data_dir, "synthseg_labels")):
-        pytest.skip(f"SynthSeg data not found in {data_dir}")
+    if data_dir is None or not os.path.isdir(os.path.join(data_dir, "synthseg_labels")):
+        pytest.skip(
+            f"SynthSeg data not found: set ${datasets.DATA_DIR_ENV} "
+            f"(received: {data_dir!r})"
+        )
     return data_dir
+
+
+def test_every_public_name_is_where_it_was():
+    for name in DATASETS_NAMES:
+        assert getattr(datasets, name) is getattr(data, name), name
+    assert sorted(datasets.__all__) == sorted(DATASETS_NAMES)
+
+
+def test_package_does_not_look_for_a_shared_data_folder():
+    # `shared/data` next to the checkout exists on development machines only;
+    # users get the download, $SYNTHLAYERS_DATA_DIR or their own `data_dir`.
+    package = pathlib.Path(data.__file__).parent.parent
+    pattern = re.compile(r"""shared["']?\s*,\s*["']data|shared/data""")
+    hits = [
+        str(path.relative_to(package))
+        for path in sorted(package.rglob("*.py"))
+        if pattern.search(path.read_text())
+    ]
+    assert hits == []
 
 
 def test_local_data_dir(tmp_path, monkeypatch):
@@ -232,7 +266,7 @@ def test_compact_labels_lists_unknown_labels():
         datasets.compact_labels(labels, [0, 2, 2])
     with pytest.raises(ValueError, match="Received: generation_labels="):
         datasets.compact_labels(labels, [0.0, 2.0])
-    with pytest.raises(ValueError, match="Received: labels_map"):
+    with pytest.raises(ValueError, match="Received: label_map"):
         datasets.compact_labels(labels.astype("float32"), [0, 2, 41])
 
 
@@ -343,3 +377,35 @@ def test_vxm_test_scan():
     np.testing.assert_array_equal(
         raw_image, np.transpose(image[::-1, :, ::-1], (0, 2, 1))
     )
+
+
+def test_load_label_map_needs_three_axes(tmp_path):
+    nibabel.save(
+        nibabel.Nifti1Image(np.zeros((4, 5), "int16"), np.eye(4)), tmp_path / "flat.nii"
+    )
+    with pytest.raises(ValueError, match="at least 3 dimensions"):
+        datasets.load_label_map(tmp_path / "flat.nii")
+
+
+@pytest.mark.parametrize(
+    "function, arguments",
+    [
+        (
+            datasets.resample_label_map,
+            {"voxel_sizes": (1.0,), "target_voxel_size": 2.0},
+        ),
+        (datasets.compact_labels, {"generation_labels": [0, 1, 2, 3, 4, 5, 6, 7]}),
+        (datasets.bounding_box, {"margin": 1}),
+        (datasets.crop_to_bounding_box, {"margin": 1}),
+    ],
+)
+def test_labels_map_is_a_deprecated_alias(function, arguments):
+    label_map = np.array([0, 0, 3, 4, 5, 0, 0, 7])
+    expected = function(label_map, **arguments)
+    with pytest.warns(
+        DeprecationWarning, match="`labels_map` is deprecated.*`label_map`"
+    ):
+        aliased = function(labels_map=label_map, **arguments)
+    np.testing.assert_array_equal(np.asarray(aliased), np.asarray(expected))
+    with pytest.raises(TypeError, match="both `label_map` and .* `labels_map`"):
+        function(label_map=label_map, labels_map=label_map, **arguments)
