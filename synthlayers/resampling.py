@@ -69,6 +69,11 @@ def _positive_sizes(value, ndim, name):
     return sizes
 
 
+def _same_size(size, target):
+    """Whether two voxel sizes are equal within `_SAME_SIZE_RTOL`."""
+    return abs(target - size) <= _SAME_SIZE_RTOL * max(size, target)
+
+
 def resampled_shape(shape, voxel_sizes, target_voxel_sizes):
     """The voxel counts covering the same field of view at another voxel size.
 
@@ -235,7 +240,7 @@ def resample_image(image, voxel_sizes, target_voxel_sizes, output_shape=None):
     offset = np.zeros(image.ndim)
     changed = False
     for axis, (n, m, v, t) in enumerate(zip(in_shape, out_shape, sizes, targets)):
-        if m == n and abs(t - v) <= _SAME_SIZE_RTOL * t:
+        if m == n and _same_size(v, t):
             continue
         changed = True
         step = t / v

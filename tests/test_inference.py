@@ -1,5 +1,6 @@
 """Tests for synthlayers.inference: orientation, resampling, flip augmentation."""
 
+import math
 import os
 
 import keras
@@ -286,7 +287,8 @@ def test_resampling_grid_is_centred(size, voxel_size, target):
     # must be reproduced at the network's voxel centres and back again: no
     # half-voxel shift. (Away from the edges, where values are clamped.)
     grid = _Grid((size,), (voxel_size,), (target,))
-    assert grid.shape == (round(size * voxel_size / target),)
+    # Halves round up (9 x 0.5 mm -> 5 voxels of 1 mm), as for label maps.
+    assert grid.shape == (math.floor(size * voxel_size / target + 0.5),)
     world_in = (np.arange(size) - (size - 1) / 2) * voxel_size
     world_net = (np.arange(grid.shape[0]) - (grid.shape[0] - 1) / 2) * target
     on_network = grid.to_network(world_in)
@@ -327,12 +329,12 @@ def test_segment_bad_arguments(tmp_path):
     cases = [
         (
             dict(interpolation="cubic"),
-            "Expected `interpolation`.*interpolation='cubic'",
+            "`interpolation` must be one of.*interpolation='cubic'",
         ),
         (dict(percentiles=(99, 1)), "Expected `percentiles`.*percentiles=\\(99, 1\\)"),
         (dict(percentiles=(0, 101)), "percentiles=\\(0, 101\\)"),
-        (dict(divisor=0), "Expected `divisor`.*divisor=0"),
-        (dict(batch_size=1.5), "Expected `batch_size`.*batch_size=1.5"),
+        (dict(divisor=0), "`divisor` must be >= 1.*divisor=0"),
+        (dict(batch_size=1.5), "`batch_size` must be an integer.*batch_size=1.5"),
         (dict(slice_axis=3), "Expected `slice_axis`.*slice_axis=3"),
         (dict(slice_axis=(1, 1)), "distinct.*slice_axis=\\(1, 1\\)"),
         (dict(slice_axis=1.0), "slice_axis=1.0"),

@@ -91,6 +91,35 @@ def test_smoothing_keeps_sums_and_matches_a_gaussian_filter():
     np.testing.assert_array_equal(smooth_probabilities(p, 0.0), p)
 
 
+def _reference_blur_axis(x, axis, sigma):
+    """The NumPy blur smooth_probabilities used before SciPy (float64 here)."""
+    if sigma < 0.25:
+        return x
+    radius = int(np.ceil(3 * sigma))
+    offsets = np.arange(-radius, radius + 1)
+    weights = np.exp(-0.5 * (offsets / sigma) ** 2)
+    weights /= weights.sum()
+    n = x.shape[axis]
+    out = np.zeros_like(x)
+    for offset, weight in zip(offsets, weights):
+        out += weight * np.take(x, np.clip(np.arange(n) + offset, 0, n - 1), axis)
+    return out
+
+
+@pytest.mark.parametrize("sigma", [0.2, 0.5, 0.7, 1.3])
+@pytest.mark.parametrize("shape", [(9, 11, 2), (7, 8, 6, 3)])
+def test_smoothing_kernel_is_cut_at_ceil_three_sigma(sigma, shape):
+    # Radius ceil(3 sigma) (scipy's default truncate would give 2 taps for
+    # sigma 0.7, not 3); below sigma 0.25 nothing changes.
+    p = np.random.default_rng(2).random(shape).astype("float32")
+    expected = p.astype("float64")
+    for axis in range(p.ndim - 1):
+        expected = _reference_blur_axis(expected, axis, sigma)
+    smoothed = smooth_probabilities(p, sigma)
+    assert smoothed.dtype == np.float32 and smoothed.shape == p.shape
+    np.testing.assert_allclose(smoothed, expected, rtol=1e-6, atol=1e-6)
+
+
 def test_segment_removes_a_detached_speck():
     image = np.zeros((12, 12, 12), "float32")
     image[2:8, 2:8, 2:8] = 1.0

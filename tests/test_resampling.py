@@ -128,6 +128,15 @@ def test_resampled_shape_rounds_halves_up():
 
 
 def test_resampled_shape_matches_the_grid():
+    # The replaced inference grid rounded with Python's `round` (halves to
+    # even: 4.5 -> 4), the replaced label-map code halves up (4.5 -> 5); the
+    # one convention now is halves up. Away from exact halves they agree.
+    assert ReferenceGrid((9,), (0.5,), (1.0,)).shape == (4,)
+    assert (
+        resampled_shape((9,), 0.5, 1.0)
+        == (5,)
+        == reference_label_map(np.arange(9), (0.5,), (1.0,)).shape
+    )
     rng = np.random.default_rng(1)
     for _ in range(200):
         shape = tuple(int(n) for n in rng.integers(1, 300, 3))

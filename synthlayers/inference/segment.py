@@ -1,0 +1,198 @@
+"""Segment a scan end to end: labels in the input's space, optionally a file.
+
+The steps of `segment` are each a module of this package: orientation,
+normalisation and the network grid (`preprocess`), the network with
+padding, slices and flip augmentation (`predict`), SynthSeg's clean-up
+(`postprocess`); then the probabilities (or labels) go back onto the
+input's grid (`synthlayers.resampling`) and voxel order (`synthlayers.io`).
+"""
+
+import numpy as np
+
+from synthlayers import io
+from synthlayers.inference.postprocess import _keep_largest_components
+from synthlayers.inference.postprocess import smooth_probabilities
+from synthlayers.inference.predict import _check_output_labels
+from synthlayers.inference.predict import predict_probabilities
+from synthlayers.inference.preprocess import _check_percentiles
+from synthlayers.inference.preprocess import _Grid
+from synthlayers.inference.preprocess import _prepare
+from synthlayers.inference.preprocess import normalize_intensities
+from synthlayers.resampling import _positive_sizes
+from synthlayers.validation import INTERPOLATIONS
+from synthlayers.validation import check_bool
+from synthlayers.validation import check_choice
+from synthlayers.validation import check_number
+
+
+def segment(
+    model,
+    image,
+    voxel_size=None,
+    affine=None,
+    target_voxel_size=1.0,
+    percentiles=(0.5, 99.5),
+    divisor=16,
+    slice_axis=2,
+    batch_size=8,
+    flip=False,
+    flip_axis=0,
+    flip_pairs=None,
+    output_labels=None,
+    empty_background=True,
+    smoothing_sigma=0.0,
+    keep_largest_component=False,
+    topology_classes=None,
+    interpolation="linear",
+    out_path=None,
+):
+    """Segment a scan with a trained network; labels in the input's space.
+
+    Steps: (1) bring the scan to RAS+ voxel order (a path: from its header,
+    see `synthlayers.io.load_volume`; an array with `affine`: from that
+    affine; an array with `voxel_size` or nothing: assumed to be RAS+
+    already); (2) rescale intensities between two percentiles to [0, 1]
+    (`normalize_intensities`); (3) resample linearly to `target_voxel_size`
+    (the training voxel size; a centred grid of `round(n * size / target)`
+    voxels, Gaussian pre-blur where it downsamples); (4) `predict_probabilities`
+    (padding to `divisor`, 2D networks slice by slice along `slice_axis`,
+    optional left/right flip augmentation along `flip_axis`); (4b) optionally,
+    SynthSeg's clean-up on the network grid: Gaussian smoothing of the
+    probabilities (`smooth_probabilities`) and the largest connected
+    component of each structure (`keep_largest_components`); (5) back to the
+    input grid: with `interpolation="linear"` each channel's probability map
+    is resampled linearly and the argmax taken there (smooth boundaries, as
+    SynthSeg; one channel at a time to bound memory), with `"nearest"` the
+    argmax is taken on the network grid and the labels are resampled by
+    nearest neighbour (cheaper); (6) channel indices become `output_labels`
+    values; (7) the voxel order is put back to the input's.
+
+    Args:
+        model: a Keras model, input `(batch, *spatial, 1)` with `None`
+            spatial sizes (2D or 3D), output `(batch, *spatial, channels)`
+            probabilities.
+        image: a path to a NIfTI/MGH file, a nibabel image, or a 2D/3D
+            array.
+        voxel_size: voxel size of an array (mm; a number or one per axis),
+            or None for 1 mm. The array is then assumed to be in RAS+ order.
+            Must be None for a path or with `affine`. Defaults to None.
+        affine: 4 x 4 voxel-to-RAS matrix of a 3D array, which may be in any
+            voxel order. Defaults to None.
+        target_voxel_size: the network's voxel size (mm; number or one per
+            axis), or None to keep the input's. Defaults to 1.0.
+        percentiles: `(low, high)` percentiles mapped to 0 and 1, or None to
+            feed intensities as they are. Defaults to `(0.5, 99.5)`.
+        divisor: pad the network's spatial axes to a multiple of this
+            (`2 ** levels`). Defaults to 16.
+        slice_axis: RAS axis a 2D network slides along (0 sagittal,
+            1 coronal, 2 axial), or a tuple of axes whose views are
+            averaged (see `predict_probabilities`). Defaults to 2.
+        batch_size: slices per call for a 2D network. Defaults to 8.
+        flip: left/right flip test-time augmentation. Defaults to False.
+        flip_axis: RAS axis of the flip (0: left/right). Defaults to 0.
+        flip_pairs: `(left_index, right_index)` channel pairs, or None to
+            derive them from `output_labels` and FreeSurfer's left/right
+            pairs. Defaults to None.
+        output_labels: label value of each channel in channel order (e.g.
+            sorted FreeSurfer values, the order synthlayers' targets use), or
+            None to return channel indices. Defaults to None.
+        empty_background: slices (2D networks) or images of constant
+            intensity get the background, channel 0 (see
+            `predict_probabilities`). Defaults to True.
+        smoothing_sigma: Gaussian smoothing of the probabilities, in
+            network voxels (SynthSeg uses 0.5); 0 smooths nothing. Defaults
+            to 0.
+        keep_largest_component: keep only the largest connected component
+            of the foreground and of each structure
+            (`keep_largest_components`, SynthSeg's clean-up). Defaults to
+            False.
+        topology_classes: one integer per channel grouping the channels
+            cleaned together (0: left alone), or None for one class per
+            foreground channel; used with `keep_largest_component`.
+            Defaults to None.
+        interpolation: `"linear"` (resample probabilities, then argmax) or
+            `"nearest"` (argmax, then resample labels). Defaults to
+            `"linear"`.
+        out_path: write the labels there as NIfTI (int32) with the input's
+            affine (the file's, `affine`, or `diag(voxel_size)`), or None.
+            Defaults to None.
+
+    Returns:
+        An int32 array of the input's shape and voxel order: label values
+        (or channel indices).
+
+    Raises:
+        ValueError: on invalid arguments (each names the argument, what was
+            expected and what was received).
+
+    Example:
+
+    >>> labels = segment(model, "scan.nii.gz", flip=True,  # doctest: +SKIP
+    ...                  output_labels=labels, out_path="scan_seg.nii.gz")
+    """
+    check_choice(interpolation, "interpolation", INTERPOLATIONS)
+    percentiles = _check_percentiles(percentiles)
+    output_labels = _check_output_labels(output_labels)
+    smoothing_sigma = check_number(smoothing_sigma, "smoothing_sigma", min_value=0)
+    keep_largest_component = check_bool(
+        keep_largest_component, "keep_largest_component"
+    )
+    if topology_classes is not None and not keep_largest_component:
+        raise ValueError(
+            "Expected `topology_classes=None` without "
+            "`keep_largest_component=True` (they group the channels it "
+            f"cleans). Received: topology_classes={topology_classes!r}"
+        )
+    data, sizes, to_input_order, save_affine = _prepare(image, voxel_size, affine)
+    if out_path is not None and save_affine is None:
+        raise ValueError(
+            "Expected a 3D image to write `out_path` (NIfTI). Received: "
+            f"image.shape={data.shape}, out_path={out_path!r}"
+        )
+    target = None
+    if target_voxel_size is not None:
+        target = _positive_sizes(target_voxel_size, data.ndim, "target_voxel_size")
+    if percentiles is not None:
+        data = normalize_intensities(data, percentiles)
+    grid = _Grid(data.shape, sizes, target)
+    probabilities = predict_probabilities(
+        model,
+        grid.to_network(data),
+        divisor=divisor,
+        slice_axis=slice_axis,
+        batch_size=batch_size,
+        flip=flip,
+        flip_axis=flip_axis,
+        flip_pairs=flip_pairs,
+        output_labels=output_labels,
+        empty_background=empty_background,
+    )
+    channels = probabilities.shape[-1]
+    if output_labels is not None and len(output_labels) != channels:
+        raise ValueError(
+            f"Expected `output_labels` with one value per output channel "
+            f"({channels}). Received: {len(output_labels)} output_labels"
+        )
+    if smoothing_sigma > 0:
+        probabilities = smooth_probabilities(probabilities, smoothing_sigma)
+    if keep_largest_component:
+        _keep_largest_components(probabilities, 0.25, topology_classes)
+    if not grid.axes:
+        labels = np.argmax(probabilities, axis=-1)
+    elif interpolation == "nearest":
+        labels = grid.nearest_to_input(np.argmax(probabilities, axis=-1))
+    else:
+        best = grid.to_input(probabilities[..., 0])
+        labels = np.zeros(best.shape, "int32")
+        for c in range(1, channels):
+            p = grid.to_input(probabilities[..., c])
+            better = p > best
+            best = np.where(better, p, best)
+            labels[better] = c
+    labels = labels.astype("int32")
+    if output_labels is not None:
+        labels = output_labels[labels]
+    labels = np.ascontiguousarray(to_input_order(labels))
+    if out_path is not None:
+        io.save_volume(out_path, labels, save_affine)
+    return labels
