@@ -193,6 +193,9 @@ def test_resample_centred_field_of_view():
     # A matching voxel size returns the input itself.
     labels = np.arange(5)
     assert datasets.resample_label_map(labels, [1.0], 1.0) is labels
+    # NumPy voxel sizes, as from a header, work too.
+    out = datasets.resample_label_map(labels, np.array([1.0]), np.float64(2.0))
+    np.testing.assert_array_equal(out, [0, 2, 4])
 
 
 @pytest.mark.parametrize(
@@ -221,6 +224,17 @@ def test_resample_matches_scipy_zoom(rng, shape, sizes, target):
     )
     np.testing.assert_array_equal(out, expected)
     assert set(np.unique(out)) <= set(np.unique(labels))
+
+
+def test_resample_is_the_package_convention(rng):
+    from synthlayers.resampling import resample_labels
+
+    labels = rng.integers(0, 9, (7, 10, 5)).astype("uint8")
+    for sizes, target in (((1.0, 1.0, 1.0), 1.7), ((0.8, 1.2, 3.0), (2.0, 0.5, 1.0))):
+        np.testing.assert_array_equal(
+            datasets.resample_label_map(labels, sizes, target),
+            resample_labels(labels, sizes, target),
+        )
 
 
 @pytest.mark.parametrize(
@@ -332,6 +346,8 @@ def test_crop_to_bounding_box():
         datasets.crop_to_bounding_box(labels, margin=-1)
     with pytest.raises(ValueError, match="Received: margin="):
         datasets.crop_to_bounding_box(labels, margin=(1, 2))
+    with pytest.raises(ValueError, match=r"Received: margin=\(1, -1, 0\)"):
+        datasets.crop_to_bounding_box(labels, margin=(1, -1, 0))
 
 
 def test_real_map_prepared():
@@ -407,5 +423,7 @@ def test_labels_map_is_a_deprecated_alias(function, arguments):
     ):
         aliased = function(labels_map=label_map, **arguments)
     np.testing.assert_array_equal(np.asarray(aliased), np.asarray(expected))
-    with pytest.raises(TypeError, match="both `label_map` and .* `labels_map`"):
+    with pytest.raises(ValueError, match="pass only `label_map`"):
         function(label_map=label_map, labels_map=label_map, **arguments)
+    with pytest.raises(ValueError, match="pass only `label_map`"):
+        function(label_map, labels_map=label_map, **arguments)

@@ -8,25 +8,33 @@ foreground (`bounding_box`, `crop_to_bounding_box`).
 """
 
 import functools
-import numbers
 import warnings
 
 import numpy as np
 
 from synthlayers.io import load_volume
+from synthlayers.resampling import resample_labels
+from synthlayers.validation import broadcast_per_axis
+from synthlayers.validation import check_int_list
+from synthlayers.validation import check_per_axis
+from synthlayers.validation import is_integer
 
 
 def _renamed_argument(old, new):
-    """Accept keyword `old` as a deprecated alias of argument `new`."""
+    """Accept keyword `old` as a deprecated alias of argument `new`.
+
+    `new` must be the function's first parameter: an `old` keyword together
+    with `new` (by keyword or position) is a `ValueError`.
+    """
 
     def decorate(function):
         @functools.wraps(function)
         def wrapper(*args, **kwargs):
             if old in kwargs:
-                if new in kwargs:
-                    raise TypeError(
-                        f"{function.__name__}() got both `{new}` and its deprecated "
-                        f"alias `{old}`; pass `{new}` only."
+                if new in kwargs or args:
+                    raise ValueError(
+                        f"`{old}` is a deprecated name of `{new}`: pass only "
+                        f"`{new}`. Received: {new} and {old}"
                     )
                 warnings.warn(
                     f"{function.__name__}(): the argument `{old}` is deprecated and "
@@ -53,40 +61,24 @@ def _check_integer_map(label_map, name="label_map"):
     return label_map
 
 
-def _is_integer(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _per_axis_sizes(value, name, ndim):
+def _positive_per_axis(value, name, ndim):
     """A positive number, or one per axis (mm), as a tuple of `ndim` floats."""
-    values = (
-        list(np.ravel(value))
-        if isinstance(value, (tuple, list, np.ndarray))
-        else [value] * ndim
-    )
-    if len(values) != ndim or not all(
-        isinstance(v, numbers.Real)
-        and not isinstance(v, bool)
-        and np.isfinite(v)
-        and v > 0
-        for v in values
-    ):
+    values = value.tolist() if isinstance(value, np.ndarray) else value
+    values = check_per_axis(values, name, ndim, min_value=0)
+    if min(values) <= 0:
         raise ValueError(
             f"`{name}` must be a positive number or a list of {ndim}, one per "
             f"axis. Received: {name}={value!r}"
         )
-    return tuple(float(v) for v in values)
+    return values
 
 
 def _margins(margin, ndim):
     """A non-negative integer, or one per axis, as a tuple of `ndim` ints."""
-    values = list(margin) if isinstance(margin, (tuple, list)) else [margin] * ndim
-    if len(values) != ndim or not all(_is_integer(v) and v >= 0 for v in values):
-        raise ValueError(
-            f"`margin` must be a non-negative integer or a list of {ndim}, one per "
-            f"axis. Received: margin={margin!r}"
-        )
-    return tuple(int(v) for v in values)
+    margins = check_int_list(
+        [margin] if is_integer(margin) else margin, "margin", 0, received=margin
+    )
+    return broadcast_per_axis(margins, ndim, "margin")
 
 
 def load_label_map(path):
@@ -122,7 +114,9 @@ def load_label_map(path):
 def resample_label_map(label_map, voxel_sizes, target_voxel_size):
     """Resample a label map to another voxel size, nearest neighbour.
 
-    Each output voxel takes the label of the input voxel that contains its
+    The one nearest-neighbour convention of synthlayers
+    (`synthlayers.resampling.resample_labels`, which this calls): each
+    output voxel takes the label of the input voxel that contains its
     centre (ties, a centre on a boundary, go to the upper voxel, as with
     `scipy.ndimage.zoom(..., order=0, grid_mode=True)`). Along each axis the
     output has `round(n * voxel_size / target)` voxels (halves rounded up)
@@ -159,19 +153,9 @@ def resample_label_map(label_map, voxel_sizes, target_voxel_size):
             f"`label_map` must have at least one axis. Received: label_map "
             f"with shape {label_map.shape}"
         )
-    sizes = _per_axis_sizes(voxel_sizes, "voxel_sizes", ndim)
-    targets = _per_axis_sizes(target_voxel_size, "target_voxel_size", ndim)
-    if np.allclose(sizes, targets, rtol=1e-6, atol=0):
-        return label_map
-    indices = []
-    for n, size, target in zip(label_map.shape, sizes, targets):
-        ratio = target / size
-        count = max(1, int(np.floor(n / ratio + 0.5)))
-        centres = n / 2 + (np.arange(count) - (count - 1) / 2) * ratio
-        # Round away float noise so that exact ties go up consistently.
-        index = np.floor(np.round(centres, 6)).astype("int64")
-        indices.append(np.clip(index, 0, n - 1))
-    return label_map[np.ix_(*indices)]
+    # The target is checked here so that errors name this function's argument.
+    _positive_per_axis(target_voxel_size, "target_voxel_size", ndim)
+    return resample_labels(label_map, voxel_sizes, target_voxel_size)
 
 
 def _check_generation_labels(generation_labels):

@@ -17,6 +17,7 @@ import urllib.parse
 from typing import NamedTuple
 
 from synthlayers.validation import check_int
+from synthlayers.validation import is_number
 
 DATA_DIR_ENV = "SYNTHLAYERS_DATA_DIR"
 """Environment variable naming a local data directory (see `local_data_dir`)."""
@@ -286,11 +287,7 @@ def _check_base_urls(base_urls):
 
 
 def _check_timeout(timeout):
-    if not (
-        isinstance(timeout, (int, float))
-        and not isinstance(timeout, bool)
-        and 0 < timeout < float("inf")
-    ):
+    if not (is_number(timeout) and 0 < timeout < float("inf")):
         raise ValueError(
             f"`timeout` must be a positive number of seconds. Received: "
             f"timeout={timeout!r}"
