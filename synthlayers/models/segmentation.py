@@ -10,15 +10,6 @@ MASKS = "segmentation_masks"
 PREDICTIONS = "predictions"
 
 
-def _mapping_values(value):
-    """Target values of a `LabelsToImage` config entry (list, pairs or dict)."""
-    if isinstance(value, dict):
-        return [int(v) for v in value.values()]
-    if value and isinstance(value[0], (list, tuple)):
-        return [int(v) for _, v in value]
-    return [int(v) for v in value]
-
-
 def _target_classes(generator):
     """`(one_hot, count)` of a `LabelsToImage`'s targets, or None if unknown.
 
@@ -27,19 +18,7 @@ def _target_classes(generator):
     """
     if not isinstance(generator, LabelsToImage):
         return None
-    config = generator.get_config()
-    output_labels = config.get("output_labels")
-    if config.get("one_hot"):
-        return True, len(set(_mapping_values(output_labels)))
-    if output_labels is None:
-        labels = config["labels"]  # a list, or [label, class] pairs
-        if labels and isinstance(labels[0], (list, tuple)):
-            values = [int(k) for k, _ in labels]
-        else:
-            values = [int(v) for v in labels]
-    else:
-        values = _mapping_values(output_labels) + [0]
-    return False, max(values) + 1
+    return generator.one_hot, generator.num_targets
 
 
 def _num_outputs(network):
@@ -161,8 +140,8 @@ class SegmentationModel(keras.Model):
                     f"{num_outputs} classes: the network's output channel k must be "
                     "target label k. Give the generator `output_labels` as a "
                     "{label: index} dict with indices 0..K-1 (or one_hot=True) "
-                    f"and the network K outputs. Received: generator output_labels="
-                    f"{generator.get_config().get('output_labels')!r}, network "
+                    f"and the network K outputs. Received: generator target_labels="
+                    f"{generator.target_labels!r}, network "
                     f"output shape={network.output_shape!r}"
                 )
         self.generator = generator
