@@ -14,6 +14,10 @@ Convention (SynthSeg's `evaluate.fast_dice`, made explicit):
 Ground truths straight from FreeSurfer's `aseg` hold labels SynthSeg does not
 segment (white-matter hypointensities, corpus callosum, choroid plexus...):
 `convert_freesurfer_segmentation` maps them into the evaluated set first.
+
+The FreeSurfer tables (`FREESURFER_NAMES`, `SYNTHSEG_STRUCTURES`,
+`FREESURFER_MERGES`, `MIDLINE_WHITE_MATTER`, `structure_name`) live in
+`synthlayers.freesurfer` and are re-exported here.
 """
 
 import csv
@@ -23,84 +27,13 @@ import os
 
 import numpy as np
 
+from synthlayers.freesurfer import FREESURFER_MERGES
+from synthlayers.freesurfer import FREESURFER_NAMES
 from synthlayers.freesurfer import LEFT_RIGHT_PAIRS
-
-SYNTHSEG_STRUCTURES = (
-    2, 3, 4, 5, 7, 8, 10, 11, 12, 13, 14, 15, 16, 17, 18, 24, 26, 28,
-    41, 42, 43, 44, 46, 47, 49, 50, 51, 52, 53, 54, 58, 60,
-)  # fmt: skip
-"""The 32 structures SynthSeg 2.0 segments (FreeSurfer values, background
-excluded): SynthSeg 1.0's 31 plus CSF (24)."""
-
-SYNTHSEG_STRUCTURES_V1 = tuple(v for v in SYNTHSEG_STRUCTURES if v != 24)
-"""SynthSeg 1.0's 31 structures (no CSF)."""
-
-FREESURFER_NAMES = {
-    0: "Unknown",
-    2: "Left-Cerebral-White-Matter",
-    3: "Left-Cerebral-Cortex",
-    4: "Left-Lateral-Ventricle",
-    5: "Left-Inf-Lat-Vent",
-    7: "Left-Cerebellum-White-Matter",
-    8: "Left-Cerebellum-Cortex",
-    10: "Left-Thalamus",
-    11: "Left-Caudate",
-    12: "Left-Putamen",
-    13: "Left-Pallidum",
-    14: "3rd-Ventricle",
-    15: "4th-Ventricle",
-    16: "Brain-Stem",
-    17: "Left-Hippocampus",
-    18: "Left-Amygdala",
-    24: "CSF",
-    25: "Left-Lesion",
-    26: "Left-Accumbens-area",
-    28: "Left-VentralDC",
-    30: "Left-vessel",
-    31: "Left-choroid-plexus",
-    41: "Right-Cerebral-White-Matter",
-    42: "Right-Cerebral-Cortex",
-    43: "Right-Lateral-Ventricle",
-    44: "Right-Inf-Lat-Vent",
-    46: "Right-Cerebellum-White-Matter",
-    47: "Right-Cerebellum-Cortex",
-    49: "Right-Thalamus",
-    50: "Right-Caudate",
-    51: "Right-Putamen",
-    52: "Right-Pallidum",
-    53: "Right-Hippocampus",
-    54: "Right-Amygdala",
-    57: "Right-Lesion",
-    58: "Right-Accumbens-area",
-    60: "Right-VentralDC",
-    62: "Right-vessel",
-    63: "Right-choroid-plexus",
-    72: "5th-Ventricle",
-    77: "WM-hypointensities",
-    78: "Left-WM-hypointensities",
-    79: "Right-WM-hypointensities",
-    80: "non-WM-hypointensities",
-    81: "Left-non-WM-hypointensities",
-    82: "Right-non-WM-hypointensities",
-    85: "Optic-Chiasm",
-    251: "CC_Posterior",
-    252: "CC_Mid_Posterior",
-    253: "CC_Central",
-    254: "CC_Mid_Anterior",
-    255: "CC_Anterior",
-}
-"""Names of FreeSurfer labels (from FreeSurferColorLUT) met in aseg volumes."""
-
-FREESURFER_MERGES = {25: 2, 57: 41, 78: 2, 79: 41, 31: 4, 63: 43}
-"""Default fixed merges of `convert_freesurfer_segmentation`: lesions and
-lateralised white-matter hypointensities into the cerebral white matter of
-their side (as SynthSeg's segmentation table maps lesions 25/57), choroid
-plexus into the lateral ventricle that contains it."""
-
-MIDLINE_WHITE_MATTER = (77, 251, 252, 253, 254, 255)
-"""Unlateralised white-matter labels (WM hypointensities, corpus callosum)
-that `convert_freesurfer_segmentation` splits into left (2) and right (41)
-cerebral white matter."""
+from synthlayers.freesurfer import MIDLINE_WHITE_MATTER
+from synthlayers.freesurfer import SYNTHSEG_STRUCTURES
+from synthlayers.freesurfer import SYNTHSEG_STRUCTURES_V1  # noqa: F401
+from synthlayers.freesurfer import structure_name
 
 
 def _check_labels(labels, name="labels"):
@@ -134,11 +67,6 @@ def _as_labels(array, name):
             f"{name}.dtype={array.dtype}"
         )
     return array
-
-
-def structure_name(label):
-    """FreeSurfer name of `label`, or `"label <value>"` when unknown."""
-    return FREESURFER_NAMES.get(int(label), f"label {int(label)}")
 
 
 def dice_scores(prediction, truth, labels=SYNTHSEG_STRUCTURES):
