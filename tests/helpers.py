@@ -1,4 +1,13 @@
-"""Helpers shared by the tests, above all `check_layer`, run for every layer."""
+"""Helpers shared by the tests, above all `check_layer`, run for every layer.
+
+`check_layer` is the common contract of every synthlayers layer, in two
+parts: the fast checks (run by default, by every layer's tests) and the slow
+ones (`check_layer_slow`: XLA compile, `.keras` round trip, mixed precision),
+run by `tests/layers/test_contract.py` under `@pytest.mark.slow`.
+"""
+
+import tempfile
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -17,6 +26,8 @@ def to_numpy(x):
 def as_numpy_tree(x):
     if isinstance(x, dict):
         return {k: to_numpy(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [to_numpy(v) for v in x]
     return to_numpy(x)
 
 
@@ -45,26 +56,99 @@ def make_image(spatial_shape, channels=1, batch=2, seed=0):
     return out.astype("float32")
 
 
-def _allclose(a, b, **kw):
-    a, b = as_numpy_tree(a), as_numpy_tree(b)
-    if isinstance(a, dict):
-        return set(a) == set(b) and all(np.allclose(a[k], b[k], **kw) for k in a)
-    return np.allclose(a, b, **kw)
+# Structures: a tensor, a dict of tensors, or a list of tensors ---------------
+
+
+def _items(x):
+    """`[(key, tensor), ...]` of a tensor, dict or list, in a fixed order."""
+    if isinstance(x, dict):
+        return sorted(x.items())
+    if isinstance(x, (list, tuple)):
+        return list(enumerate(x))
+    return [(None, x)]
 
 
 def _values(x):
-    return list(x.values()) if isinstance(x, dict) else [x]
+    return [v for _, v in _items(x)]
+
+
+def _same_structure(a, b):
+    return (
+        isinstance(a, dict) == isinstance(b, dict)
+        and isinstance(a, (list, tuple)) == isinstance(b, (list, tuple))
+        and [k for k, _ in _items(a)] == [k for k, _ in _items(b)]
+    )
+
+
+def _allclose(a, b, **kw):
+    if not _same_structure(a, b):
+        return False
+    return all(
+        np.allclose(to_numpy(x), to_numpy(y), **kw)
+        for x, y in zip(_values(a), _values(b))
+    )
+
+
+def _dtype(x):
+    return keras.backend.standardize_dtype(x.dtype)
+
+
+def _is_float(x):
+    return "float" in _dtype(x)
+
+
+def _map(fn, data):
+    if isinstance(data, dict):
+        return {k: fn(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [fn(v) for v in data]
+    return fn(data)
+
+
+def data_shape(data):
+    return _values(data)[0].shape
+
+
+def _repeat_first(data, n):
+    return _map(lambda v: np.repeat(v[:1], n, axis=0), data)
 
 
 def _symbolic_inputs(data, spatial_none=True):
-    def one(key, x):
-        shape = tuple(x.shape[1:-1])
-        spatial = (None,) * len(shape) if spatial_none else shape
-        return keras.Input((*spatial, x.shape[-1]), dtype=str(x.dtype), name=key)
+    """`keras.Input`s for `data`; spatial sizes `None` for rank 4 and 5."""
+
+    def one(name, x):
+        shape = tuple(x.shape[1:])
+        if spatial_none and len(x.shape) in (4, 5):
+            shape = (None,) * (len(shape) - 1) + shape[-1:]
+        return keras.Input(shape, dtype=str(x.dtype), name=name)
 
     if isinstance(data, dict):
         return {k: one(k, v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [one(f"input_{i}", v) for i, v in enumerate(data)]
     return one(IMAGES if np.issubdtype(data.dtype, np.floating) else MASKS, data)
+
+
+def _output_images(out):
+    """The float images of an output (`None` when it has none)."""
+    if isinstance(out, dict):
+        return out.get(IMAGES)
+    return out if _is_float(out) else None
+
+
+# The contract -----------------------------------------------------------------
+
+
+def _builder(layer_class, init_kwargs, random):
+    """`(kwargs, make)`: `make(**overrides)` builds a fresh layer."""
+    init_kwargs = dict(init_kwargs)
+    if random:
+        init_kwargs.setdefault("seed", 1234)
+
+    def make(**overrides):
+        return layer_class(**{**init_kwargs, **overrides})
+
+    return init_kwargs, make
 
 
 def check_layer(
@@ -75,135 +159,176 @@ def check_layer(
     identity_when_not_training=True,
     expected_spatial_shape=None,
     tmp_path=None,
+    deterministic_when_not_training=True,
+    slow=False,
 ):
-    """The common contract of every synthlayers layer.
+    """The fast part of the common contract of every synthlayers layer.
 
-    Checks: eager call (finite outputs with the shapes and dtypes announced by
-    the symbolic call); symbolic call with `None` spatial dimensions; a
-    compiled `Model.predict` (XLA with `jit_compile=True` where the backend has
-    it); config round trip and `.keras` save/load giving the same outputs;
-    `training=False` deterministic (and the identity when
-    `identity_when_not_training`); and, for random layers, seeded
-    reproducibility, consecutive calls that differ and per-sample variety in
-    a batch of identical samples; mixed precision.
+    Checks: eager call (finite outputs with the shapes and dtypes announced
+    by `compute_output_spec`); symbolic call with `None` spatial sizes whose
+    announced shapes and dtypes agree with the eager outputs; config round
+    trip (`from_config(get_config())` gives the same config and, with the
+    same seed, the same outputs); `training=False` deterministic (and the
+    identity when `identity_when_not_training`); and, for random layers,
+    seeded reproducibility, consecutive calls that differ and per-sample
+    variety in a batch of identical samples.
+
+    Args:
+        layer_class: a layer class, or any callable that builds the layer
+            from `init_kwargs` (e.g. a preset such as `LabelsToImage.synthseg`).
+        init_kwargs: keyword arguments of `layer_class`; random layers get
+            `seed=1234` unless given.
+        data: a tensor, a dict of tensors, or a list of tensors (layers that
+            take `[image, transform]`), batch axis first.
+        random: whether the layer draws random values.
+        identity_when_not_training: the layer returns its input with
+            `training=False`.
+        expected_spatial_shape: spatial shape of the outputs of the data's
+            rank, if it differs from the input's.
+        tmp_path: a folder for the `.keras` file of the slow checks.
+        deterministic_when_not_training: the layer is deterministic with
+            `training=False` (`False` for generators that always draw).
+        slow: also run `check_layer_slow` (XLA, `.keras`, mixed precision).
+
+    Returns:
+        `(layer, out)`: the layer and the output of its first call.
     """
-    init_kwargs = dict(init_kwargs)
-    if random:
-        init_kwargs.setdefault("seed", 1234)
-    layer = layer_class(**init_kwargs)
+    init_kwargs, make = _builder(layer_class, init_kwargs, random)
+    layer = make()
 
     # Eager call, and agreement with the announced output spec.
     out = layer(data)
     spec = layer.compute_output_spec(
-        {k: keras.KerasTensor(v.shape, str(v.dtype)) for k, v in data.items()}
-        if isinstance(data, dict)
-        else keras.KerasTensor(data.shape, str(data.dtype))
+        _map(lambda v: keras.KerasTensor(v.shape, str(v.dtype)), data)
     )
-    assert isinstance(out, dict) == isinstance(spec, dict)
-    if isinstance(out, dict):
-        assert set(out) == set(spec), (set(out), set(spec))
-        pairs = [(out[k], spec[k]) for k in out]
-    else:
-        pairs = [(out, spec)]
-    for tensor, expected in pairs:
+    assert _same_structure(out, spec), (out, spec)
+    for (key, tensor), expected in zip(_items(out), _values(spec)):
         assert tuple(tensor.shape) == tuple(expected.shape), (
+            key,
             tensor.shape,
             expected.shape,
         )
-        assert keras.backend.standardize_dtype(tensor.dtype) == expected.dtype
+        assert _dtype(tensor) == _dtype(expected), (key, tensor.dtype, expected.dtype)
         values = to_numpy(tensor)
         if np.issubdtype(values.dtype, np.floating):
-            assert np.all(np.isfinite(values)), "non-finite output"
+            assert np.all(np.isfinite(values)), f"non-finite output {key}"
     if expected_spatial_shape is not None:
         for tensor in _values(out):
             if len(tensor.shape) == len(data_shape(data)):
                 assert tuple(tensor.shape[1:-1]) == tuple(expected_spatial_shape)
 
-    # Symbolic call with None spatial dims.
-    symbolic = _symbolic_inputs(data)
-    symbolic_out = layer_class.from_config(layer.get_config())(symbolic)
-    assert isinstance(symbolic_out, dict) == isinstance(out, dict)
+    # Config round trip: the same config, and the same draws with the seed.
+    config = layer.get_config()
+    restored = type(layer).from_config(config)
+    assert restored.get_config() == config
+    assert _allclose(restored(data), out, rtol=1e-6, atol=1e-6), (
+        "from_config(get_config()) gives different outputs"
+    )
+
+    # Symbolic call with None spatial sizes: the announced shapes and dtypes
+    # agree with the eager outputs (None only where the input had None).
+    symbolic = type(layer).from_config(config)(_symbolic_inputs(data))
+    assert _same_structure(symbolic, out), (symbolic, out)
+    for (key, announced), tensor in zip(_items(symbolic), _values(out)):
+        assert len(announced.shape) == len(tensor.shape), (key, announced.shape)
+        assert announced.shape[0] is None, (key, announced.shape)
+        assert announced.shape[-1] == tensor.shape[-1], (key, announced.shape)
+        for got, eager in zip(announced.shape[1:-1], tensor.shape[1:-1]):
+            assert got is None or got == eager, (key, announced.shape, tensor.shape)
+        assert _dtype(announced) == _dtype(tensor), (key, announced.dtype)
 
     # training=False: deterministic, identity for augmentations.
-    eval_1 = layer(data, training=False)
-    eval_2 = layer(data, training=False)
-    assert _allclose(eval_1, eval_2, rtol=0, atol=0)
-    if identity_when_not_training:
-        assert _allclose(eval_1, data, rtol=0, atol=0)
+    if deterministic_when_not_training:
+        eval_1 = layer(data, training=False)
+        eval_2 = layer(data, training=False)
+        assert _allclose(eval_1, eval_2, rtol=0, atol=0)
+        if identity_when_not_training:
+            assert _allclose(eval_1, data, rtol=0, atol=0)
 
     if random:
         # Seeded reproducibility: a fresh layer with the same seed.
-        again = layer_class(**init_kwargs)(data)
-        assert _allclose(again, out, rtol=1e-6, atol=1e-6), (
+        assert _allclose(make()(data), out, rtol=1e-6, atol=1e-6), (
             "same seed, different output"
         )
         # Consecutive calls differ.
         assert not _allclose(layer(data), out), "consecutive calls gave the same output"
         # Per-sample variety: a batch of identical samples gets different draws.
-        same = _repeat_first(data, 3)
-        varied = _values(layer_class(**init_kwargs)(same))
-        first = to_numpy(varied[0])
-        assert not np.allclose(first[0], first[1]) or not np.allclose(
-            first[1], first[2]
+        varied = [to_numpy(v) for v in _values(make()(_repeat_first(data, 3)))]
+        assert any(
+            not np.allclose(v[0], v[1]) or not np.allclose(v[1], v[2]) for v in varied
         ), "identical samples in a batch got identical draws"
 
-    # Compiled Model.predict on None spatial dims. `predict` passes
-    # training=False to every layer of a functional model, so a small model
-    # that always calls the layer in training mode exercises the random path.
-    model = SynthesisModel(layer_class.from_config(layer.get_config()))
-    model.compile(jit_compile=keras.backend.backend() in ("tensorflow", "jax"))
-    predicted = model.predict(data, verbose=0)
-    assert isinstance(predicted, dict) == isinstance(out, dict)
-    if isinstance(out, dict):
-        assert set(predicted) == set(out)
-        pairs = [(predicted[k], out[k]) for k in out]
-    else:
-        pairs = [(predicted, out)]
-    for tensor, expected in pairs:
-        assert tuple(tensor.shape) == tuple(expected.shape)
-        if np.issubdtype(tensor.dtype, np.floating):
-            assert np.all(np.isfinite(tensor))
-    inputs = _symbolic_inputs(data)
-    model = keras.Model(inputs, layer_class.from_config(layer.get_config())(inputs))
-    model.compile(jit_compile=keras.backend.backend() in ("tensorflow", "jax"))
-    assert _allclose(model.predict(data, verbose=0), eval_1, rtol=1e-6, atol=1e-6)
-
-    # Config round trip, and .keras save/load giving the same draws.
-    config = layer.get_config()
-    assert layer_class.from_config(config).get_config() == config
-    if tmp_path is not None:
-        inputs = _symbolic_inputs(data, spatial_none=False)
-        model = keras.Model(inputs, layer_class(**init_kwargs)(inputs))
-        path = str(tmp_path / f"{layer_class.__name__}.keras")
-        model.save(path)
-        loaded = keras.saving.load_model(path)
-        assert loaded.layers[-1].get_config() == model.layers[-1].get_config()
-        assert _allclose(
-            loaded(data, training=True),
-            model(data, training=True),
-            rtol=1e-5,
-            atol=1e-5,
+    if slow:
+        check_layer_slow(
+            layer_class,
+            init_kwargs,
+            data,
+            random=random,
+            tmp_path=tmp_path,
+            deterministic_when_not_training=deterministic_when_not_training,
         )
-
-    # Mixed precision: float images come out float16 and finite.
-    if (
-        isinstance(data, dict)
-        and IMAGES in data
-        or not isinstance(data, dict)
-        and np.issubdtype(data.dtype, np.floating)
-    ):
-        mixed = layer_class(**{**init_kwargs, "dtype": "mixed_float16"})(data)
-        images = mixed[IMAGES] if isinstance(mixed, dict) else mixed
-        assert keras.backend.standardize_dtype(images.dtype) == "float16"
-        assert np.all(np.isfinite(to_numpy(images)))
     return layer, out
 
 
-def data_shape(data):
-    return next(iter(data.values())).shape if isinstance(data, dict) else data.shape
+def check_layer_slow(
+    layer_class,
+    init_kwargs,
+    data,
+    random=True,
+    tmp_path=None,
+    deterministic_when_not_training=True,
+):
+    """The slow part of the contract: compiled `predict`, `.keras`, mixed precision.
 
+    Checks: `Model.predict` compiled (XLA with `jit_compile=True` where the
+    backend has it) on `None` spatial sizes, drawing (through
+    `SynthesisModel`) and, for a functional model, equal to the eager
+    `training=False` call; a `.keras` save/load round trip giving the same
+    config and the same draws; mixed precision (`dtype="mixed_float16"`):
+    the float images of the output (`"images"`, or a float tensor output)
+    come out float16 and finite. Arguments as `check_layer`.
+    """
+    init_kwargs, make = _builder(layer_class, init_kwargs, random)
+    layer = make()
+    out = layer(data)
+    jit = keras.backend.backend() in ("tensorflow", "jax")
 
-def _repeat_first(data, n):
-    if isinstance(data, dict):
-        return {k: np.repeat(v[:1], n, axis=0) for k, v in data.items()}
-    return np.repeat(data[:1], n, axis=0)
+    # Compiled predict through a model that always draws.
+    model = SynthesisModel(type(layer).from_config(layer.get_config()))
+    model.compile(jit_compile=jit)
+    predicted = model.predict(data, verbose=0)
+    assert _same_structure(predicted, out), (predicted, out)
+    for (key, tensor), expected in zip(_items(predicted), _values(out)):
+        assert tuple(tensor.shape) == tuple(expected.shape), (key, tensor.shape)
+        if np.issubdtype(np.asarray(tensor).dtype, np.floating):
+            assert np.all(np.isfinite(tensor)), f"non-finite output {key}"
+    if deterministic_when_not_training:
+        inputs = _symbolic_inputs(data)
+        functional = keras.Model(
+            inputs, type(layer).from_config(layer.get_config())(inputs)
+        )
+        functional.compile(jit_compile=jit)
+        assert _allclose(
+            functional.predict(data, verbose=0),
+            layer(data, training=False),
+            rtol=1e-6,
+            atol=1e-6,
+        )
+
+    # .keras save/load: the same config and the same draws.
+    with tempfile.TemporaryDirectory() as folder:
+        inputs = _symbolic_inputs(data, spatial_none=False)
+        model = keras.Model(inputs, make()(inputs))
+        path = str(Path(tmp_path or folder) / f"{type(layer).__name__}.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+    assert loaded.layers[-1].get_config() == model.layers[-1].get_config()
+    assert _allclose(
+        loaded(data, training=True), model(data, training=True), rtol=1e-5, atol=1e-5
+    )
+
+    # Mixed precision: float images come out float16 and finite.
+    if _output_images(out) is not None:
+        images = _output_images(make(dtype="mixed_float16")(data))
+        assert _dtype(images) == "float16", images.dtype
+        assert np.all(np.isfinite(to_numpy(images))), "non-finite float16 images"
