@@ -26,6 +26,8 @@ def test_batches_of_whole_maps(shape):
         for sample in batch[..., 0]:
             assert any(np.array_equal(sample, m) for m in maps)
     assert LabelMapFeed(maps, 2, dtype="uint8", seed=0)[0].dtype == np.uint8
+    # A NumPy dtype is taken as its name.
+    assert LabelMapFeed(maps, 2, dtype=np.dtype("int16"), seed=0).dtype == "int16"
     # One array holding the maps along its first axis works too.
     stacked = LabelMapFeed(np.stack(maps), 2, seed=0)
     np.testing.assert_array_equal(stacked[1], LabelMapFeed(maps, 2, seed=0)[1])

@@ -314,10 +314,9 @@ class _Downloader:
     tried at once.
     """
 
-    def __init__(self, name, target, timeout, verbose):
+    def __init__(self, target, timeout, verbose):
         import pooch
 
-        self.name = name
         self.target = target
         self.verbose = verbose
         self.tries = 0
@@ -379,7 +378,7 @@ def _download(name, urls, cache, timeout, retries, verbose):
     target = os.path.join(cache, *name.split("/"))
     failures = []
     for url in urls:
-        downloader = _Downloader(name, target, timeout, verbose)
+        downloader = _Downloader(target, timeout, verbose)
         fetcher = pooch.create(
             path=cache,
             base_url=url,
