@@ -429,3 +429,24 @@ def test_segment_file_with_trailing_singleton_axis(tmp_path):
     assert labels.shape == ras.shape
     expected = segment(side_model(3), ras, voxel_size=(1.5, 2.0, 1.0), **kwargs)
     np.testing.assert_array_equal(labels, expected)
+
+
+def test_public_names_stay_importable():
+    # inference.py became a package: every public name it had is re-exported,
+    # export_network from synthlayers.models (where it lives now).
+    from synthlayers import inference
+    from synthlayers import models
+
+    for name in (
+        "INTERPOLATIONS",
+        "export_network",
+        "keep_largest_components",
+        "left_right_channel_pairs",
+        "normalize_intensities",
+        "predict_probabilities",
+        "segment",
+        "smooth_probabilities",
+    ):
+        assert callable(getattr(inference, name)) or name == "INTERPOLATIONS"
+    assert inference.export_network is models.export_network
+    assert inference.INTERPOLATIONS == ("linear", "nearest")
