@@ -31,11 +31,22 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, "examples", "train_segmentation.py")
 DEFAULT_VARIANTS = {  # the newest comparison in benchmarks/RESULTS.md
-    "default": "",
-    "previous_default": "--max-spacing 8 --cross-entropy 0",
-    "cross_entropy_only": "--max-spacing 8",
-    "max_spacing_2_only": "--cross-entropy 0",
-    "max_spacing_4": "--max-spacing 4",
+    # The SynthSeg preset as it is: random crop placement, SynthSeg's
+    # background rule, bias field in 95% of samples, clip to 300 before gamma.
+    "corrected_preset": "",
+    # The preset before those corrections: centred crop, background drawn as
+    # any class, bias field always, no clip.
+    "previous_preset": " ".join(
+        f"--generator {item}"
+        for item in (
+            "placement='center'",
+            "background_zero_probability=0.0",
+            "background_mean_range=None",
+            "background_std_range=None",
+            "bias_probability=1.0",
+            "clip=None",
+        )
+    ),
 }
 
 

@@ -40,6 +40,7 @@ settings that way over several seeds.
 """
 
 import argparse
+import ast
 import json
 import os
 import sys
@@ -207,6 +208,23 @@ class TrainingBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def generator_overrides(items):
+    """`--generator NAME=VALUE` options as a dict of Python literals."""
+    overrides = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            overrides[name.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            sep = ""
+        if not sep or not name.strip():
+            raise SystemExit(
+                f"--generator expects NAME=VALUE with a Python literal value, e.g. "
+                f"clip=None. Received: {item!r}"
+            )
+    return overrides
+
+
 def build(args, config, labels_arguments, classes, priors, num_classes):
     """The end-to-end model: SynthSeg generator + U-Net, compiled."""
     ndim = args.ndim
@@ -222,6 +240,7 @@ def build(args, config, labels_arguments, classes, priors, num_classes):
         flip_axis=0,
         **labels_arguments,
         **priors,
+        **generator_overrides(args.generator),
     )
     network = unet(
         (*[None] * ndim, 1),
@@ -364,6 +383,14 @@ def main():
         default=True,
         help="Dice over the labels present in each training sample only "
         "(--no-ignore-absent-labels: over all labels, as SynthSeg in 3D)",
+    )
+    parser.add_argument(
+        "--generator",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override an argument of LabelsToImage.synthseg (a Python literal), "
+        "e.g. --generator placement='center' --generator clip=None; repeatable",
     )
     parser.add_argument(
         "--no-cleanup",
