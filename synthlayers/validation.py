@@ -6,6 +6,7 @@ Every error names the argument, says what was expected and what was received:
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 
@@ -312,3 +313,30 @@ def resolve_grid_shape(value, spatial_shape, name):
         v if is_integer(v) else max(2, math.ceil(v * n))
         for v, n in zip(entries, spatial_shape, strict=True)
     )
+
+
+def renamed_argument(kwargs, old_name, new_name, value, default):
+    """The value of an argument renamed from `old_name` to `new_name`.
+
+    For a constructor that keeps `old_name` as a deprecated keyword alias:
+    pops `old_name` from its `**kwargs` and, when it was given, warns with a
+    `DeprecationWarning` naming `new_name` and returns its value (an error
+    when `new_name` was given too, i.e. `value` is not the `default` object);
+    otherwise returns `value`.
+    """
+    if old_name not in kwargs:
+        return value
+    old_value = kwargs.pop(old_name)
+    if value is not default:
+        raise ValueError(
+            f"`{old_name}` is a deprecated name of `{new_name}`: pass only "
+            f"`{new_name}`. Received: {new_name}={value!r}, "
+            f"{old_name}={old_value!r}"
+        )
+    warnings.warn(
+        f"`{old_name}` is deprecated and will be removed in the next release; "
+        f"use `{new_name}` instead.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return old_value

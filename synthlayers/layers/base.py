@@ -3,14 +3,21 @@
 The method names mirror Keras 3 preprocessing layers so that our layers read
 the same and compose with `keras.layers.Pipeline`:
 
-- `get_random_transformation(data, training)` draws every random value as
-  tensors with a leading batch axis, from `self.seed_generator` only;
+- `get_random_transformation(data, training=True, seed=None)` draws every
+  random value as tensors with a leading batch axis, from `seed` (a
+  `keras.random.SeedGenerator`) when given, else from `self.seed_generator`;
 - `transform_images(images, transformation, training)` and
   `transform_segmentation_masks(masks, transformation, training)` apply them
   with the pure functions of `synthlayers.ops`.
 
 Only tensors travel between the two (never a seed generator, never state on
 `self`), so images and label maps of one sample always get the same draw.
+
+Dict keys other than `"images"` and `"segmentation_masks"` (for example the
+`"displacement"`, `"affine"` or `"bias_field"` of an earlier layer with
+`return_transform`) pass through unchanged, so layers chain in a
+`keras.layers.Pipeline`. Images come out in the layer's compute dtype
+(integer images are cast to it); label maps keep their dtype.
 """
 
 import keras
@@ -34,20 +41,46 @@ class BaseLayer(keras.layers.Layer):
     dtype is integer, as images otherwise, and the output is the same kind of
     structure as the input. Images are `(batch, *spatial, channels)` floats,
     label maps `(batch, *spatial, 1)` integers, with 2 or 3 spatial axes.
+    Other keys of a dict pass through unchanged (a layer's own extra outputs
+    replace a key of the same name).
+
+    The dtype rule lives here: `call` casts what `transform_images` returns
+    to `image_output_dtype` (by default the layer's compute dtype, so integer
+    images are cast to it and a `transform_images` that returns its input
+    for a `None` transformation needs no cast of its own). Subclasses
+    compute in float32 where precision matters.
 
     Subclasses implement `get_random_transformation`, `transform_images`,
     `transform_segmentation_masks` and, when they change the spatial shape or
     add outputs, `compute_spatial_output_shape` and `extra_outputs`.
     """
 
+    # Deprecated argument names {old: new}, kept as keyword aliases for one
+    # release (see `synthlayers.validation.renamed_argument`); `from_config`
+    # reads configs saved with the old names.
+    renamed_arguments = {}
+
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.built = True
 
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for old, new in cls.renamed_arguments.items():
+            if old in config and new not in config:
+                config[new] = config.pop(old)
+        return super().from_config(config)
+
     # Hooks for subclasses --------------------------------------------------
 
-    def get_random_transformation(self, data, training=True):
-        """Parameters of one call as a dict of tensors (batch axis first)."""
+    def get_random_transformation(self, data, training=True, seed=None):
+        """Parameters of one call as a dict of tensors (batch axis first).
+
+        `data` is a dict with `"images"` and/or `"segmentation_masks"`;
+        `seed` an optional `keras.random.SeedGenerator` to draw from instead
+        of the layer's own. `None` means "no change".
+        """
         return None
 
     def transform_images(self, images, transformation, training=True):
@@ -69,20 +102,28 @@ class BaseLayer(keras.layers.Layer):
         return {}
 
     def image_output_dtype(self, dtype):
-        """Dtype of transformed images for an input image dtype."""
-        return dtype
+        """Dtype of output images for an input image dtype: the compute dtype."""
+        return self.compute_dtype
+
+    def cast_images(self, images):
+        """`images` in `image_output_dtype` (no op when already there)."""
+        dtype = self.image_output_dtype(images.dtype)
+        if keras.backend.standardize_dtype(images.dtype) == dtype:
+            return images
+        return ops.cast(images, dtype)
 
     # Structure handling -----------------------------------------------------
 
     def _to_dict(self, data):
+        """`({images/masks}, was_dict)`; other keys of a dict are left out."""
         if isinstance(data, dict):
-            unknown = set(data) - {IMAGES, MASKS}
-            if unknown or not data:
+            known = {k: v for k, v in data.items() if k in (IMAGES, MASKS)}
+            if not known:
                 raise ValueError(
                     f"{self.__class__.__name__} takes a tensor or a dict with keys "
                     f"'{IMAGES}' and/or '{MASKS}'. Received keys: {sorted(data)}"
                 )
-            return dict(data), True
+            return known, True
         if is_integer_dtype(data.dtype):
             return {MASKS: data}, False
         return {IMAGES: data}, False
@@ -120,14 +161,22 @@ class BaseLayer(keras.layers.Layer):
                 )
         return ndims.pop()
 
+    @staticmethod
+    def _passed_through(data):
+        """The entries of a dict input that the layer does not transform."""
+        if not isinstance(data, dict):
+            return {}
+        return {k: v for k, v in data.items() if k not in (IMAGES, MASKS)}
+
     def call(self, data, training=True):
+        passed = self._passed_through(data)
         data, was_dict = self._to_dict(data)
         self.check_inputs(data)
         transformation = self.get_random_transformation(data, training=training)
         outputs = {}
         if IMAGES in data:
-            outputs[IMAGES] = self.transform_images(
-                data[IMAGES], transformation, training=training
+            outputs[IMAGES] = self.cast_images(
+                self.transform_images(data[IMAGES], transformation, training=training)
             )
         if MASKS in data:
             outputs[MASKS] = self.transform_segmentation_masks(
@@ -135,11 +184,11 @@ class BaseLayer(keras.layers.Layer):
             )
         extra = self.extra_outputs(data, transformation)
         if was_dict or extra:
-            outputs.update(extra)
-            return outputs
+            return {**outputs, **passed, **extra}
         return next(iter(outputs.values()))
 
     def compute_output_spec(self, data, training=True):
+        passed = self._passed_through(data)
         data, was_dict = self._to_dict(data)
         self.check_inputs(data)
         outputs = {}
@@ -153,8 +202,7 @@ class BaseLayer(keras.layers.Layer):
             outputs[key] = keras.KerasTensor((shape[0], *spatial, channels), dtype)
         extra = self.extra_output_spec(data)
         if was_dict or extra:
-            outputs.update(extra)
-            return outputs
+            return {**outputs, **passed, **extra}
         return next(iter(outputs.values()))
 
     def compute_channels(self, key, channels):
@@ -182,6 +230,10 @@ class BaseRandomLayer(BaseLayer):
             )
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def seed_generator_for(self, seed=None):
+        """The generator to draw from: `seed` when given, else the layer's."""
+        return self.seed_generator if seed is None else seed
 
     def get_config(self):
         config = super().get_config()

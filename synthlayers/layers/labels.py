@@ -1,7 +1,5 @@
 """Deterministic label layers: RemapLabels (lookup table) and OneHot."""
 
-import numbers
-
 import keras
 import numpy as np
 from keras import ops
@@ -12,30 +10,10 @@ from synthlayers.layers.base import BaseLayer
 from synthlayers.layers.base import is_integer_dtype
 from synthlayers.ops.labels import apply_lookup_table
 from synthlayers.ops.labels import lookup_table
+from synthlayers.validation import INT32_MAX
+from synthlayers.validation import INT32_MIN
 from synthlayers.validation import check_int
-
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _int_list(value, name, received):
-    """A list/tuple/1-D array of integers as a list of Python ints.
-
-    `received` is the argument as the user gave it, for error messages.
-    """
-    if isinstance(value, np.ndarray) and value.ndim == 1:
-        value = value.tolist()
-    if not isinstance(value, (list, tuple)) or not all(_is_int(v) for v in value):
-        raise ValueError(f"`{name}` must hold integers. Received: {name}={received!r}")
-    out = [int(v) for v in value]
-    if any(not INT32_MIN <= v <= INT32_MAX for v in out):
-        raise ValueError(
-            f"`{name}` must hold int32 values. Received: {name}={received!r}"
-        )
-    return out
+from synthlayers.validation import check_int_list
 
 
 def parse_label_table(labels, values):
@@ -51,21 +29,27 @@ def parse_label_table(labels, values):
             )
         if not labels:
             raise ValueError(f"`labels` must not be empty. Received: labels={labels!r}")
-        keys = _int_list(list(labels.keys()), "labels", labels)
-        outputs = _int_list(list(labels.values()), "labels", labels)
+        keys = check_int_list(
+            list(labels.keys()), "labels", INT32_MIN, INT32_MAX, received=labels
+        )
+        outputs = check_int_list(
+            list(labels.values()), "labels", INT32_MIN, INT32_MAX, received=labels
+        )
         if len(set(keys)) != len(keys):  # e.g. {1: 2, np.int64(1): 3}
             raise ValueError(
                 f"`labels` has duplicate input labels. Received: labels={labels!r}"
             )
     else:
-        keys = _int_list(labels, "labels", labels)
+        keys = check_int_list(labels, "labels", INT32_MIN, INT32_MAX, received=labels)
         if not keys:
             raise ValueError(f"`labels` must not be empty. Received: labels={labels!r}")
         if values is None:
             keys = sorted(set(keys))
             outputs = list(range(len(keys)))
         else:
-            outputs = _int_list(values, "values", values)
+            outputs = check_int_list(
+                values, "values", INT32_MIN, INT32_MAX, received=values
+            )
             if len(outputs) != len(keys):
                 raise ValueError(
                     "`labels` and `values` must have the same length. Received: "
@@ -118,6 +102,9 @@ class _LabelLayer(BaseLayer):
                 f"{keras.backend.standardize_dtype(data.dtype)}"
             )
         return {MASKS: data}, False
+
+    def image_output_dtype(self, dtype):
+        return dtype  # images pass through untouched
 
 
 @keras.saving.register_keras_serializable(package="synthlayers")

@@ -27,7 +27,11 @@ AFFINE_PARAMETERS = {
 
 class AffineSampler:
     """Draws per-sample affine matrices; shared by RandomAffine and
-    RandomSpatialTransform so both read their arguments the same way."""
+    RandomSpatialTransform so both read their arguments the same way.
+
+    `names` maps the sampler's argument names (`translation`, ...,
+    `probability`) to the caller's, for error messages.
+    """
 
     def __init__(
         self,
@@ -38,7 +42,12 @@ class AffineSampler:
         distribution,
         isotropic_scaling,
         probability,
+        names=None,
     ):
+        self.names = {
+            name: name for name in (*AFFINE_PARAMETERS, "distribution", "probability")
+        }
+        self.names.update(names or {})
         self.values = {
             "translation": translation,
             "rotation": rotation,
@@ -47,16 +56,18 @@ class AffineSampler:
         }
         for name in self.values:
             self.ranges(name, ndim=None)
-        self.distribution = check_choice(distribution, "distribution", DISTRIBUTIONS)
+        self.distribution = check_choice(
+            distribution, self.names["distribution"], DISTRIBUTIONS
+        )
         self.isotropic_scaling = bool(isotropic_scaling)
-        self.probability = check_probability(probability)
+        self.probability = check_probability(probability, self.names["probability"])
 
     def ranges(self, name, ndim):
         """The `(min, max)` of each parameter; only checks them if `ndim` is None."""
         kind, _, count = AFFINE_PARAMETERS[name]
         return parse_axis_ranges(
             self.values[name],
-            name,
+            self.names[name],
             None if ndim is None else count(ndim),
             kind,
             min_value=0.0 if kind == "multiplicative" else None,
@@ -120,12 +131,19 @@ class RandomAffine(BaseSpatialLayer):
     `S` the scaling, `H` the shear, `R` the rotation and `t` the translation;
     see `synthlayers.ops.affine_matrix`.
 
+    The defaults are SynthSeg's ranges (`rotation_bounds=15`,
+    `scaling_bounds=0.2`, `shearing_bounds=0.012`, no translation), so a
+    layer built without arguments augments as SynthSeg does; give `0` to
+    switch a parameter off.
+
     Args:
         translation: range in voxels. Defaults to `0.0`.
-        rotation: range in degrees. Defaults to `0.0`.
+        rotation: range in degrees. Defaults to `15.0` (SynthSeg's
+            `rotation_bounds`).
         scaling: range of factors; a number `x` means `(1 - x, 1 + x)`.
-            Defaults to `0.0` (no scaling).
-        shear: range of shear terms. Defaults to `0.0`.
+            Defaults to `0.2` (SynthSeg's `scaling_bounds`).
+        shear: range of shear terms. Defaults to `0.012` (SynthSeg's
+            `shearing_bounds`).
         distribution: `"uniform"` on each range, or `"normal"` centred on the
             range with a standard deviation of a quarter of its width,
             clipped to it. Defaults to `"uniform"`.
@@ -157,16 +175,16 @@ class RandomAffine(BaseSpatialLayer):
     >>> layer = RandomAffine(rotation=15, scaling=0.1, seed=0)
     >>> labels = np.zeros((2, 32, 32, 32, 1), "int32")
     >>> labels[:, 8:24, 8:24, 8:24] = 3
-    >>> layer(labels).shape
-    TensorShape([2, 32, 32, 32, 1])
+    >>> tuple(layer(labels).shape)
+    (2, 32, 32, 32, 1)
     """
 
     def __init__(
         self,
         translation=0.0,
-        rotation=0.0,
-        scaling=0.0,
-        shear=0.0,
+        rotation=15.0,
+        scaling=0.2,
+        shear=0.012,
         distribution="uniform",
         isotropic_scaling=False,
         probability=1.0,
@@ -188,11 +206,13 @@ class RandomAffine(BaseSpatialLayer):
             probability,
         )
 
-    def get_random_transformation(self, data, training=True):
+    def get_random_transformation(self, data, training=True, seed=None):
         if not training:
             return None
         shape = spatial_shape_of(data, self.__class__.__name__)
-        matrix = self.sampler.sample(self.seed_generator, batch_size_of(data), shape)
+        matrix = self.sampler.sample(
+            self.seed_generator_for(seed), batch_size_of(data), shape
+        )
         return {
             "matrix": matrix,
             "coordinates": sampling_coordinates(shape, matrix=matrix),

@@ -1,8 +1,5 @@
 """RandomBiasField: a smooth random multiplicative intensity field."""
 
-import math
-import numbers
-
 import keras
 from keras import ops
 
@@ -13,58 +10,18 @@ from synthlayers.layers.sampling import draw_from_ranges
 from synthlayers.layers.sampling import draw_mask
 from synthlayers.layers.sampling import where_mask
 from synthlayers.ops.resize import resize
+from synthlayers.validation import check_bool
+from synthlayers.validation import check_grid_shape
 from synthlayers.validation import check_probability
 from synthlayers.validation import parse_range
+from synthlayers.validation import renamed_argument
+from synthlayers.validation import resolve_grid_shape
 
 FIELD = "bias_field"
 
 
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_fraction(value):
-    return (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool)
-        and not _is_int(value)
-        and 0 < value <= 1
-    )
-
-
-def _check_shape_entry(value):
-    return (_is_int(value) and value >= 2) or _is_fraction(value)
-
-
-def parse_control_shape(value, name="shape"):
-    """Check `shape`: a fraction in (0, 1], an int >= 2, or a list of those."""
-    if isinstance(value, (list, tuple)):
-        ok = bool(value) and all(_check_shape_entry(v) for v in value)
-        value = list(value)
-    else:
-        ok = _check_shape_entry(value)
-    if not ok:
-        raise ValueError(
-            f"`{name}` must be a float in (0, 1] (a fraction of the image shape), "
-            f"an integer >= 2 (control points per axis), or a list of those, one "
-            f"per spatial axis. Received: {name}={value!r}"
-        )
-    return value
-
-
-def control_shape(value, spatial_shape, name="shape"):
-    """Control points per axis for a `shape` argument and an image shape."""
-    ndim = len(spatial_shape)
-    entries = value if isinstance(value, list) else [value] * ndim
-    if len(entries) != ndim:
-        raise ValueError(
-            f"`{name}` must have one entry per spatial axis ({ndim}). "
-            f"Received: {name}={value!r}"
-        )
-    return tuple(
-        int(v) if _is_int(v) else max(2, math.ceil(v * n))
-        for v, n in zip(entries, spatial_shape, strict=True)
-    )
+# SynthSeg's `BrainGenerator` default `bias_scale`.
+SYNTHSEG_GRID_SHAPE = 0.025
 
 
 @keras.saving.register_keras_serializable(package="synthlayers")
@@ -89,10 +46,12 @@ class RandomBiasField(BaseRandomLayer):
     Args:
         std: range of the per-sample standard deviation of the log field; a
             number `x` means `(0, x)`. Defaults to `0.5`.
-        shape: control grid: a float in (0, 1] is a fraction of the image
-            shape (`ceil(fraction * size)` points, at least 2 per axis), an
-            integer the number of points per axis (at least 2), or a list of
-            those, one per spatial axis. Defaults to `0.025`.
+        grid_shape: control grid of the log field: a float in `(0, 1]` is a
+            fraction of the image shape (`ceil(fraction * size)` points, at
+            least 2 per axis), an integer the number of points per axis (at
+            least 2), or a list of those, one per spatial axis. Defaults to
+            `0.025` (SynthSeg's `bias_scale`). Formerly `shape` (deprecated
+            alias, removed in the next release).
         probability: chance that a sample gets a field at all (otherwise the
             field is 1). Defaults to `1.0`.
         return_field: also output the multiplicative field, as key
@@ -117,48 +76,50 @@ class RandomBiasField(BaseRandomLayer):
     Example:
 
     >>> import numpy as np
-    >>> layer = RandomBiasField(std=0.7, shape=4, seed=0)
+    >>> layer = RandomBiasField(std=0.7, grid_shape=4, seed=0)
     >>> images = np.ones((2, 16, 16, 16, 1), "float32")
     >>> tuple(layer(images).shape)
     (2, 16, 16, 16, 1)
     """
 
+    renamed_arguments = {"shape": "grid_shape"}
+
     def __init__(
         self,
         std=0.5,
-        shape=0.025,
+        grid_shape=SYNTHSEG_GRID_SHAPE,
         probability=1.0,
         return_field=False,
         seed=None,
         **kwargs,
     ):
+        grid_shape = renamed_argument(
+            kwargs, "shape", "grid_shape", grid_shape, SYNTHSEG_GRID_SHAPE
+        )
         super().__init__(seed=seed, **kwargs)
         self.std = parse_range(std, "std", kind="nonnegative", min_value=0.0)
-        self.shape = parse_control_shape(shape)
+        self.grid_shape = check_grid_shape(grid_shape, "grid_shape")
         self.probability = check_probability(probability)
-        self.return_field = bool(return_field)
+        self.return_field = check_bool(return_field, "return_field")
 
-    def get_random_transformation(self, data, training=True):
+    def get_random_transformation(self, data, training=True, seed=None):
         if not training:
             return None
+        seed = self.seed_generator_for(seed)
         spatial = spatial_shape_of(data, self.__class__.__name__)
-        control = control_shape(self.shape, spatial)
+        control = resolve_grid_shape(self.grid_shape, spatial, "grid_shape")
         batch_size = batch_size_of(data)
-        std = draw_from_ranges(self.seed_generator, batch_size, [self.std])
-        mask = draw_mask(self.seed_generator, batch_size, self.probability)
+        std = draw_from_ranges(seed, batch_size, [self.std])
+        mask = draw_mask(seed, batch_size, self.probability)
         std = where_mask(mask, std, 0.0)
-        noise = keras.random.normal((batch_size, *control, 1), seed=self.seed_generator)
+        noise = keras.random.normal((batch_size, *control, 1), seed=seed)
         log_field = noise * ops.reshape(std, (-1,) + (1,) * (len(control) + 1))
         return {"field": ops.exp(resize(log_field, spatial))}
 
     def transform_images(self, images, transformation, training=True):
-        images = ops.cast(images, "float32")
-        if transformation is not None:
-            images = images * transformation["field"]
-        return ops.cast(images, self.compute_dtype)
-
-    def image_output_dtype(self, dtype):
-        return self.compute_dtype
+        if transformation is None:
+            return images
+        return ops.cast(images, "float32") * transformation["field"]
 
     def extra_outputs(self, data, transformation):
         if not self.return_field:
@@ -180,7 +141,9 @@ class RandomBiasField(BaseRandomLayer):
         config = super().get_config()
         config.update(
             std=list(self.std),
-            shape=self.shape,
+            grid_shape=list(self.grid_shape)
+            if isinstance(self.grid_shape, tuple)
+            else self.grid_shape,
             probability=self.probability,
             return_field=self.return_field,
         )

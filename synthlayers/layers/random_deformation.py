@@ -1,7 +1,6 @@
 """RandomDeformation: smooth diffeomorphic deformations from random SVFs."""
 
 import math
-import numbers
 
 import keras
 import numpy as np
@@ -17,74 +16,71 @@ from synthlayers.ops.grid import sampling_coordinates
 from synthlayers.ops.integrate import integrate_velocity
 from synthlayers.ops.resize import resize
 from synthlayers.ops.resize import resize_displacement
+from synthlayers.validation import check_bool
+from synthlayers.validation import check_grid_shape
 from synthlayers.validation import check_int
 from synthlayers.validation import check_probability
 from synthlayers.validation import parse_range
+from synthlayers.validation import renamed_argument
+from synthlayers.validation import resolve_grid_shape
 
-
-def _check_svf_shape(value):
-    if isinstance(value, float) and 0 < value <= 1:
-        return value
-    if (
-        isinstance(value, numbers.Integral)
-        and not isinstance(value, bool)
-        and value >= 2
-    ):
-        return int(value)
-    if (
-        isinstance(value, (tuple, list))
-        and value
-        and all(
-            isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 2
-            for v in value
-        )
-    ):
-        return tuple(int(v) for v in value)
-    raise ValueError(
-        "`svf_shape` must be a fraction of the shape in (0, 1], an integer >= 2 "
-        "or a tuple of integers >= 2 (control points per axis). "
-        f"Received: svf_shape={value!r}"
-    )
+# SynthSeg's `BrainGenerator` defaults: `nonlin_std=4`, `nonlin_scale=0.04`.
+SYNTHSEG_DEFORMATION_STD = 4.0
+SYNTHSEG_GRID_SHAPE = 0.04
 
 
 class DeformationSampler:
-    """Draws per-sample displacement fields; shared by RandomDeformation and
-    RandomSpatialTransform."""
+    """Draws per-sample displacement fields; shared by RandomDeformation,
+    RandomSpatialTransform and RandomLabelMap.
+
+    `names` maps the sampler's argument names (`std`, `grid_shape`,
+    `integration_steps`, `integrate_at_half_resolution`, `probability`) to
+    the caller's, for error messages.
+    """
 
     def __init__(
         self,
         std,
-        svf_shape,
+        grid_shape,
         integration_steps,
         integrate_at_half_resolution,
         probability,
+        names=None,
     ):
+        self.names = {
+            name: name
+            for name in (
+                "std",
+                "grid_shape",
+                "integration_steps",
+                "integrate_at_half_resolution",
+                "probability",
+            )
+        }
+        self.names.update(names or {})
         self.std = std
-        self.std_range = parse_range(std, "std", "nonnegative", min_value=0.0)
-        self.svf_shape = _check_svf_shape(svf_shape)
-        self.integration_steps = check_int(
-            integration_steps, "integration_steps", min_value=0
+        self.std_range = parse_range(
+            std, self.names["std"], "nonnegative", min_value=0.0
         )
-        self.integrate_at_half_resolution = bool(integrate_at_half_resolution)
-        self.probability = check_probability(probability)
+        self.grid_shape = check_grid_shape(grid_shape, self.names["grid_shape"])
+        self.integration_steps = check_int(
+            integration_steps, self.names["integration_steps"], min_value=0
+        )
+        self.integrate_at_half_resolution = check_bool(
+            integrate_at_half_resolution, self.names["integrate_at_half_resolution"]
+        )
+        self.probability = check_probability(probability, self.names["probability"])
 
     def is_identity(self):
         return self.probability == 0 or self.std_range[1] == 0
 
     def control_shape(self, shape):
-        """Static shape of the SVF's control grid for an output `shape`."""
-        if isinstance(self.svf_shape, float):
-            control = [math.ceil(self.svf_shape * n) for n in shape]
-        elif isinstance(self.svf_shape, int):
-            control = [self.svf_shape] * len(shape)
-        else:
-            if len(self.svf_shape) != len(shape):
-                raise ValueError(
-                    f"`svf_shape` must have one entry per spatial axis ({len(shape)}). "
-                    f"Received: svf_shape={self.svf_shape}"
-                )
-            control = list(self.svf_shape)
-        return tuple(min(max(c, 2), n) for c, n in zip(control, shape))
+        """Static shape of the SVF's control grid for an output `shape`.
+
+        At least 2 points per axis and at most the axis length.
+        """
+        control = resolve_grid_shape(self.grid_shape, shape, self.names["grid_shape"])
+        return tuple(min(c, n) for c, n in zip(control, shape))
 
     def sample(self, seed_generator, batch_size, shape):
         """`(batch, *shape, ndim)` displacement in voxels of the `shape` grid.
@@ -134,9 +130,12 @@ class DeformationSampler:
         return displacement
 
     def get_config(self):
+        grid_shape = self.grid_shape
         return {
             "std": self.std,
-            "svf_shape": self.svf_shape,
+            "grid_shape": list(grid_shape)
+            if isinstance(grid_shape, tuple)
+            else grid_shape,
             "integration_steps": self.integration_steps,
             "integrate_at_half_resolution": self.integrate_at_half_resolution,
         }
@@ -153,6 +152,10 @@ class RandomDeformation(BaseSpatialLayer):
     is resized linearly to the input grid with its vectors rescaled. Images
     are resampled linearly and label maps by nearest neighbour, once.
 
+    The defaults are SynthSeg's deformation (`nonlin_std=4`,
+    `nonlin_scale=0.04`, 7 squarings), so a layer built without arguments
+    deforms as SynthSeg does; `std=0` switches it off.
+
     Reference:
         Billot et al., "SynthSeg: Segmentation of brain MRI scans of any
         contrast and resolution without retraining", Medical Image Analysis
@@ -163,10 +166,12 @@ class RandomDeformation(BaseSpatialLayer):
         std: range of the SVF's standard deviation, in voxels of the input
             grid; a number `x` means `(0, x)`. Defaults to `4.0` (SynthSeg's
             `nonlin_std`).
-        svf_shape: control grid of the SVF: a fraction of the input shape
-            in `(0, 1]`, or control points per axis (an int or a tuple),
-            at least 2 per axis. Defaults to `0.04` (SynthSeg's
-            `nonlin_scale`).
+        grid_shape: control grid of the SVF: a float in `(0, 1]` is a
+            fraction of the input shape (`ceil(fraction * size)` points, at
+            least 2 per axis), an integer the number of control points per
+            axis (at least 2), or a list of those, one per spatial axis.
+            Defaults to `0.04` (SynthSeg's `nonlin_scale`). Formerly
+            `svf_shape` (deprecated alias, removed in the next release).
         integration_steps: number of squarings; `0` uses the SVF as the
             displacement. Defaults to `7`.
         integrate_at_half_resolution: integrate at half the input shape (as
@@ -195,17 +200,19 @@ class RandomDeformation(BaseSpatialLayer):
     Example:
 
     >>> import numpy as np
-    >>> layer = RandomDeformation(std=3.0, svf_shape=8, seed=0)
+    >>> layer = RandomDeformation(std=3.0, grid_shape=8, seed=0)
     >>> labels = np.zeros((2, 64, 64, 1), "int32")
     >>> labels[:, 16:48, 16:48] = 1
-    >>> layer(labels).shape
-    TensorShape([2, 64, 64, 1])
+    >>> tuple(layer(labels).shape)
+    (2, 64, 64, 1)
     """
+
+    renamed_arguments = {"svf_shape": "grid_shape"}
 
     def __init__(
         self,
-        std=4.0,
-        svf_shape=0.04,
+        std=SYNTHSEG_DEFORMATION_STD,
+        grid_shape=SYNTHSEG_GRID_SHAPE,
         integration_steps=7,
         integrate_at_half_resolution=False,
         probability=1.0,
@@ -214,19 +221,26 @@ class RandomDeformation(BaseSpatialLayer):
         seed=None,
         **kwargs,
     ):
+        grid_shape = renamed_argument(
+            kwargs, "svf_shape", "grid_shape", grid_shape, SYNTHSEG_GRID_SHAPE
+        )
         super().__init__(
             fill_mode=fill_mode, fill_value=fill_value, seed=seed, **kwargs
         )
         self.sampler = DeformationSampler(
-            std, svf_shape, integration_steps, integrate_at_half_resolution, probability
+            std,
+            grid_shape,
+            integration_steps,
+            integrate_at_half_resolution,
+            probability,
         )
 
-    def get_random_transformation(self, data, training=True):
+    def get_random_transformation(self, data, training=True, seed=None):
         if not training:
             return None
         shape = spatial_shape_of(data, self.__class__.__name__)
         displacement = self.sampler.sample(
-            self.seed_generator, batch_size_of(data), shape
+            self.seed_generator_for(seed), batch_size_of(data), shape
         )
         return {
             "displacement": displacement,

@@ -1,7 +1,5 @@
 """RandomFlip: per-sample, per-axis random flips, with left/right label swaps."""
 
-import numbers
-
 import keras
 import numpy as np
 from keras import ops
@@ -12,20 +10,17 @@ from synthlayers.ops.labels import apply_lookup_table
 from synthlayers.ops.labels import lookup_table
 from synthlayers.validation import check_int
 from synthlayers.validation import check_probability
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+from synthlayers.validation import is_integer
 
 
 def parse_axes(axes):
     """A non-empty tuple of distinct non-negative spatial axis indices."""
-    if _is_int(axes):
+    if is_integer(axes):
         axes = (axes,)
     if (
         not isinstance(axes, (tuple, list))
         or not axes
-        or not all(_is_int(a) and a >= 0 for a in axes)
+        or not all(is_integer(a) and a >= 0 for a in axes)
         or len(set(axes)) != len(axes)
     ):
         raise ValueError(
@@ -53,7 +48,7 @@ def parse_label_swap(label_swap):
     valid = (
         pairs
         and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in pairs)
-        and all(_is_int(v) and v >= 0 for p in pairs for v in p)
+        and all(is_integer(v) and v >= 0 for p in pairs for v in p)
     )
     if not valid:
         raise ValueError(
@@ -165,11 +160,12 @@ class RandomFlip(BaseRandomLayer):
             )
         return ndim
 
-    def get_random_transformation(self, data, training=True):
+    def get_random_transformation(self, data, training=True, seed=None):
         if not training:
             return None
         shape = (batch_size_of(data), len(self.axes))
-        flips = keras.random.uniform(shape, seed=self.seed_generator) < self.probability
+        draws = keras.random.uniform(shape, seed=self.seed_generator_for(seed))
+        flips = draws < self.probability
         return {"flips": flips}
 
     def _flip(self, x, flips):
@@ -190,7 +186,7 @@ class RandomFlip(BaseRandomLayer):
         return ops.where(mask, swapped, masks)
 
     def transform_images(self, images, transformation, training=True):
-        images = ops.cast(images, self.compute_dtype)
+        images = self.cast_images(images)
         if transformation is None:
             return images
         return self._flip(images, transformation["flips"])
@@ -201,9 +197,6 @@ class RandomFlip(BaseRandomLayer):
         if self._swap_table is not None:
             masks = self._swap(masks, transformation["flips"])
         return self._flip(masks, transformation["flips"])
-
-    def image_output_dtype(self, dtype):
-        return self.compute_dtype
 
     def get_config(self):
         config = super().get_config()

@@ -1,7 +1,5 @@
 """RandomGamma: min-max normalisation and a random gamma (power) per channel."""
 
-import numbers
-
 import keras
 from keras import ops
 
@@ -11,7 +9,9 @@ from synthlayers.layers.base import batch_size_of
 from synthlayers.layers.sampling import draw_from_ranges
 from synthlayers.layers.sampling import draw_mask
 from synthlayers.layers.sampling import where_mask
+from synthlayers.validation import check_number
 from synthlayers.validation import check_probability
+from synthlayers.validation import is_number
 from synthlayers.validation import parse_range
 
 DEFAULT_STD = 0.5
@@ -60,6 +60,7 @@ class RandomGamma(BaseRandomLayer):
 
     Example:
 
+    >>> import keras
     >>> import numpy as np
     >>> layer = RandomGamma(std=0.4, seed=0)
     >>> images = np.random.default_rng(0).uniform(0, 100, (2, 16, 16, 1))
@@ -77,16 +78,10 @@ class RandomGamma(BaseRandomLayer):
                 "Give either `std` (log-normal gamma) or `gamma_range` (uniform "
                 f"gamma), not both. Received: std={std!r}, gamma_range={gamma_range!r}"
             )
-        if std is not None and (
-            not isinstance(std, numbers.Real) or isinstance(std, bool) or not std >= 0
-        ):
-            raise ValueError(
-                f"`std` must be a non-negative number. Received: std={std!r}"
-            )
-        self.std = None if std is None else float(std)
+        self.std = check_number(std, "std", min_value=0.0, allow_none=True)
         self.gamma_range = None
         if gamma_range is not None:
-            if isinstance(gamma_range, numbers.Real):
+            if is_number(gamma_range):
                 raise ValueError(
                     "`gamma_range` must be a (min, max) pair of positive numbers. "
                     f"Received: gamma_range={gamma_range!r}"
@@ -100,9 +95,10 @@ class RandomGamma(BaseRandomLayer):
             self.gamma_range = (low, high)
         self.probability = check_probability(probability)
 
-    def get_random_transformation(self, data, training=True):
+    def get_random_transformation(self, data, training=True, seed=None):
         if not training or IMAGES not in data:
             return None
+        seed = self.seed_generator_for(seed)
         images = data[IMAGES]
         batch_size = batch_size_of(data)
         channels = images.shape[-1]
@@ -112,19 +108,17 @@ class RandomGamma(BaseRandomLayer):
                 f"Received: images.shape={tuple(images.shape)}"
             )
         if self.gamma_range is not None:
-            gamma = draw_from_ranges(
-                self.seed_generator, batch_size, [self.gamma_range] * channels
-            )
+            gamma = draw_from_ranges(seed, batch_size, [self.gamma_range] * channels)
         else:
             std = DEFAULT_STD if self.std is None else self.std
-            z = keras.random.normal((batch_size, channels), seed=self.seed_generator)
+            z = keras.random.normal((batch_size, channels), seed=seed)
             gamma = ops.exp(std * z)
-        mask = draw_mask(self.seed_generator, batch_size, self.probability)
+        mask = draw_mask(seed, batch_size, self.probability)
         return {"gamma": where_mask(mask, gamma, 1.0)}
 
     def transform_images(self, images, transformation, training=True):
         if transformation is None:
-            return ops.cast(images, self.compute_dtype)
+            return images
         images = ops.cast(images, "float32")
         axes = tuple(range(1, len(images.shape) - 1))
         low = ops.min(images, axis=axes, keepdims=True)
@@ -135,10 +129,7 @@ class RandomGamma(BaseRandomLayer):
         gamma = transformation["gamma"]
         for _ in axes:
             gamma = ops.expand_dims(gamma, 1)
-        return ops.cast(ops.power(normalised, gamma), self.compute_dtype)
-
-    def image_output_dtype(self, dtype):
-        return self.compute_dtype
+        return ops.power(normalised, gamma)
 
     def get_config(self):
         config = super().get_config()

@@ -59,8 +59,8 @@ class RandomGaussianBlur(BaseRandomLayer):
     >>> import numpy as np
     >>> layer = RandomGaussianBlur(sigma=[(0, 2), (0, 2), (0, 0.5)], seed=0)
     >>> images = np.random.default_rng(0).normal(size=(2, 16, 16, 16, 1))
-    >>> layer(images.astype("float32")).shape
-    TensorShape([2, 16, 16, 16, 1])
+    >>> tuple(layer(images.astype("float32")).shape)
+    (2, 16, 16, 16, 1)
     """
 
     def __init__(self, sigma=(0.0, 1.0), probability=1.0, seed=None, **kwargs):
@@ -74,25 +74,20 @@ class RandomGaussianBlur(BaseRandomLayer):
             self.sigma, "sigma", ndim, "nonnegative", min_value=0.0
         )
 
-    def get_random_transformation(self, data, training=True):
+    def get_random_transformation(self, data, training=True, seed=None):
         if not training or IMAGES not in data:
             return None
+        seed = self.seed_generator_for(seed)
         ndim = len(data[IMAGES].shape) - 2
         batch_size = batch_size_of(data)
-        sigma = draw_from_ranges(
-            self.seed_generator, batch_size, self.sigma_ranges(ndim)
-        )
-        mask = draw_mask(self.seed_generator, batch_size, self.probability)
+        sigma = draw_from_ranges(seed, batch_size, self.sigma_ranges(ndim))
+        mask = draw_mask(seed, batch_size, self.probability)
         return {"sigma": where_mask(mask, sigma, 0.0)}
 
     def transform_images(self, images, transformation, training=True):
         if transformation is None:
-            return ops.cast(images, self.compute_dtype)
-        out = gaussian_blur(ops.cast(images, "float32"), transformation["sigma"])
-        return ops.cast(out, self.compute_dtype)
-
-    def image_output_dtype(self, dtype):
-        return self.compute_dtype
+            return images
+        return gaussian_blur(ops.cast(images, "float32"), transformation["sigma"])
 
     def get_config(self):
         config = super().get_config()

@@ -1,7 +1,5 @@
 """RandomGaussianNoise: additive Gaussian or Rician noise, per-sample std."""
 
-import numbers
-
 import keras
 from keras import ops
 
@@ -10,24 +8,10 @@ from synthlayers.layers.base import BaseRandomLayer
 from synthlayers.layers.base import batch_size_of
 from synthlayers.layers.sampling import draw_from_ranges
 from synthlayers.layers.sampling import draw_mask
+from synthlayers.validation import check_bool
 from synthlayers.validation import check_probability
+from synthlayers.validation import is_number
 from synthlayers.validation import parse_range
-
-
-def _check_clip(value):
-    if value is None:
-        return None
-    if (
-        isinstance(value, (tuple, list))
-        and len(value) == 2
-        and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value)
-        and value[0] <= value[1]
-    ):
-        return (float(value[0]), float(value[1]))
-    raise ValueError(
-        "`clip` must be None or a (min, max) pair with min <= max. "
-        f"Received: clip={value!r}"
-    )
 
 
 @keras.saving.register_keras_serializable(package="synthlayers")
@@ -76,8 +60,8 @@ class RandomGaussianNoise(BaseRandomLayer):
     >>> import numpy as np
     >>> layer = RandomGaussianNoise(std=(0.0, 0.05), rician=True, seed=0)
     >>> images = np.ones((2, 16, 16, 16, 1), "float32")
-    >>> layer(images).shape
-    TensorShape([2, 16, 16, 16, 1])
+    >>> tuple(layer(images).shape)
+    (2, 16, 16, 16, 1)
     """
 
     def __init__(
@@ -91,34 +75,43 @@ class RandomGaussianNoise(BaseRandomLayer):
     ):
         super().__init__(seed=seed, **kwargs)
         self.std = parse_range(std, "std", kind="nonnegative", min_value=0.0)
-        if not isinstance(rician, bool):
-            raise ValueError(f"`rician` must be a bool. Received: rician={rician!r}")
-        self.rician = rician
-        self.clip = _check_clip(clip)
+        self.rician = check_bool(rician, "rician")
+        self.clip = None
+        if clip is not None:
+            if not (
+                isinstance(clip, (tuple, list))
+                and len(clip) == 2
+                and all(is_number(v) for v in clip)
+                and clip[0] <= clip[1]
+            ):
+                raise ValueError(
+                    "`clip` must be None or a (min, max) pair with min <= max "
+                    f"(infinite bounds allowed). Received: clip={clip!r}"
+                )
+            self.clip = (float(clip[0]), float(clip[1]))
         self.probability = check_probability(probability)
 
-    def get_random_transformation(self, data, training=True):
+    def get_random_transformation(self, data, training=True, seed=None):
         if not training or IMAGES not in data:
             return None
+        seed = self.seed_generator_for(seed)
         batch_size = batch_size_of(data)
         shape = ops.shape(data[IMAGES])
-        std = draw_from_ranges(self.seed_generator, batch_size, [self.std])
+        std = draw_from_ranges(seed, batch_size, [self.std])
         transformation = {
             "std": ops.reshape(std, (-1,)),
-            "noise": keras.random.normal(shape, seed=self.seed_generator),
+            "noise": keras.random.normal(shape, seed=seed),
         }
         if self.rician:
-            transformation["noise_imaginary"] = keras.random.normal(
-                shape, seed=self.seed_generator
-            )
-        mask = draw_mask(self.seed_generator, batch_size, self.probability)
+            transformation["noise_imaginary"] = keras.random.normal(shape, seed=seed)
+        mask = draw_mask(seed, batch_size, self.probability)
         if mask is not None:
             transformation["mask"] = mask
         return transformation
 
     def transform_images(self, images, transformation, training=True):
         if transformation is None:
-            return ops.cast(images, self.compute_dtype)
+            return images
         x = ops.cast(images, "float32")
         std = ops.reshape(transformation["std"], (-1,) + (1,) * (len(x.shape) - 1))
         y = x + std * transformation["noise"]
@@ -133,10 +126,7 @@ class RandomGaussianNoise(BaseRandomLayer):
                 transformation["mask"], (-1,) + (1,) * (len(x.shape) - 1)
             )
             y = ops.where(mask, y, x)
-        return ops.cast(y, self.compute_dtype)
-
-    def image_output_dtype(self, dtype):
-        return self.compute_dtype
+        return y
 
     def get_config(self):
         config = super().get_config()

@@ -1,7 +1,6 @@
 """RandomLabelMap: random label maps of smooth blobs, from noise (SynthMorph)."""
 
 import math
-import numbers
 
 import keras
 import numpy as np
@@ -14,33 +13,19 @@ from synthlayers.layers.sampling import draw_from_ranges
 from synthlayers.ops.resample import resample_axes
 from synthlayers.ops.resize import resize_components
 from synthlayers.validation import check_int
+from synthlayers.validation import check_shape
+from synthlayers.validation import is_number
 from synthlayers.validation import parse_range
+from synthlayers.validation import renamed_argument
 
 # Control points of the noise grid beyond each edge of the sampled window, so
 # that warps pushing a voxel slightly outside still read fresh noise.
 MARGIN = 2
-
-
-def _check_output_shape(value):
-    ok = (
-        isinstance(value, (tuple, list))
-        and len(value) in (2, 3)
-        and all(
-            isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 2
-            for v in value
-        )
-    )
-    if not ok:
-        raise ValueError(
-            "`shape` must be a tuple of 2 or 3 integers >= 2 (the spatial shape "
-            f"of the label map, without batch or channel axes). Received: "
-            f"shape={value!r}"
-        )
-    return tuple(int(v) for v in value)
+WARP_GRID_SHAPE = 1 / 16
 
 
 def _parse_scale(value):
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+    if is_number(value):
         value_range = parse_range((value, value), "scale", min_value=0.0)
     else:
         value_range = parse_range(value, "scale", min_value=0.0)
@@ -61,15 +46,15 @@ class RandomLabelMap(BaseRandomLayer):
     from `scale`; then `num_labels` images of i.i.d. standard normal noise
     on a grid with one control point every `1 / f` voxels (so `f * (size -
     1)` intervals across each axis: `f` is a fraction of the shape), each
-    interpolated linearly to `shape` and warped by its own smooth random
-    diffeomorphism (the SVF model of `RandomDeformation`, standard deviation
-    drawn per image from `warp_std`, in voxels). Each voxel gets the index of
-    the image that is largest there (argmax). Linear interpolation to
-    `shape` and the warp are done in one step, by sampling the low-resolution
-    noise at the warped, scaled coordinates. The batch is vectorised; the
-    labels are visited in a static loop that keeps a running maximum, so
-    memory grows with one image per sample, not `num_labels` (1.7 GB peak at
-    160^3 with 16 labels, TensorFlow, batch 1).
+    interpolated linearly to `output_shape` and warped by its own smooth
+    random diffeomorphism (the SVF model of `RandomDeformation`, standard
+    deviation drawn per image from `warp_std`, in voxels). Each voxel gets
+    the index of the image that is largest there (argmax). Linear
+    interpolation to `output_shape` and the warp are done in one step, by
+    sampling the low-resolution noise at the warped, scaled coordinates. The
+    batch is vectorised; the labels are visited in a static loop that keeps
+    a running maximum, so memory grows with one image per sample, not
+    `num_labels` (1.7 GB peak at 160^3 with 16 labels, TensorFlow, batch 1).
 
     The layer is a generator: its input is only used for the batch size. It
     draws new label maps at every call, whatever `training` is (so
@@ -82,7 +67,9 @@ class RandomLabelMap(BaseRandomLayer):
           Imaging 2022](https://doi.org/10.1109/TMI.2021.3116879)
 
     Args:
-        shape: spatial shape of the label maps, 2 or 3 integers >= 2.
+        output_shape: spatial shape of the label maps, 2 or 3 integers >= 2
+            (required). Formerly `shape` (deprecated alias, removed in the
+            next release).
         num_labels: number of labels `K`; values lie in `[0, K)`.
             Defaults to `16`.
         scale: control-point density of the noise, as a fraction of the
@@ -92,9 +79,12 @@ class RandomLabelMap(BaseRandomLayer):
             `(1 / 32, 1 / 8)`.
         warp_std: range of the standard deviation of each label's SVF, in
             voxels; a number `x` means `(0, x)`. Defaults to `8.0`.
-        warp_shape: control grid of the warps' SVF: a fraction of the shape
-            in `(0, 1]`, or control points per axis (an int or a tuple),
-            at least 2 per axis. Defaults to `1 / 16`.
+        warp_grid_shape: control grid of the warps' SVF, as `grid_shape` in
+            `RandomDeformation`: a float in `(0, 1]` (a fraction of
+            `output_shape`), an integer >= 2 (control points per axis), or a
+            list of those, one per spatial axis. Defaults to `1 / 16`.
+            Formerly `warp_shape` (deprecated alias, removed in the next
+            release).
         seed: integer seed of the layer's `SeedGenerator`. Defaults to `None`.
         **kwargs: base layer arguments such as `name`.
 
@@ -109,7 +99,7 @@ class RandomLabelMap(BaseRandomLayer):
 
     Output shape:
         A dict `{"segmentation_masks": labels}` with int32 `labels` of shape
-        `(batch, *shape, 1)`.
+        `(batch, *output_shape, 1)`.
 
     Example:
 
@@ -120,38 +110,53 @@ class RandomLabelMap(BaseRandomLayer):
     (2, 32, 32, 1)
     """
 
+    renamed_arguments = {"shape": "output_shape", "warp_shape": "warp_grid_shape"}
+
     def __init__(
         self,
-        shape,
+        output_shape=None,
         num_labels=16,
         scale=(1 / 32, 1 / 8),
         warp_std=8.0,
-        warp_shape=1 / 16,
+        warp_grid_shape=WARP_GRID_SHAPE,
         seed=None,
         **kwargs,
     ):
+        output_shape = renamed_argument(
+            kwargs, "shape", "output_shape", output_shape, None
+        )
+        warp_grid_shape = renamed_argument(
+            kwargs, "warp_shape", "warp_grid_shape", warp_grid_shape, WARP_GRID_SHAPE
+        )
         super().__init__(seed=seed, **kwargs)
-        self.shape = _check_output_shape(shape)
+        if output_shape is None:
+            raise ValueError(
+                "`output_shape` is required: the spatial shape of the label maps. "
+                "Received: output_shape=None"
+            )
+        self.output_shape = check_shape(output_shape, "output_shape")
+        if not 2 <= len(self.output_shape) <= 3 or min(self.output_shape) < 2:
+            raise ValueError(
+                "`output_shape` must be 2 or 3 integers >= 2 (the spatial shape "
+                "of the label map, without batch or channel axes). Received: "
+                f"output_shape={output_shape!r}"
+            )
         self.num_labels = check_int(num_labels, "num_labels", min_value=2)
         self.scale = _parse_scale(scale)
-        try:
-            self.sampler = DeformationSampler(
-                warp_std,
-                warp_shape,
-                integration_steps=7,
-                integrate_at_half_resolution=False,
-                probability=1.0,
-            )
-            # Catch a `warp_shape` tuple of the wrong length now, not at call.
-            self.sampler.control_shape(self.shape)
-        except ValueError as error:
-            # Name our arguments, not the sampler's.
-            message = str(error).replace("svf_shape", "warp_shape")
-            raise ValueError(message.replace("std", "warp_std")) from None
+        self.sampler = DeformationSampler(
+            warp_std,
+            warp_grid_shape,
+            integration_steps=7,
+            integrate_at_half_resolution=False,
+            probability=1.0,
+            names={"std": "warp_std", "grid_shape": "warp_grid_shape"},
+        )
+        # Catch a `warp_grid_shape` tuple of the wrong length now, not at call.
+        self.sampler.control_shape(self.output_shape)
         # Noise grid: the largest window plus a margin on each side.
         self.noise_shape = tuple(
             math.ceil(self.scale[1] * (n - 1) - 1e-6) + 1 + 2 * MARGIN
-            for n in self.shape
+            for n in self.output_shape
         )
 
     @staticmethod
@@ -164,28 +169,25 @@ class RandomLabelMap(BaseRandomLayer):
             )
         return ops.shape(x)[0]
 
-    def get_random_transformation(self, data, training=True):
+    def get_random_transformation(self, data, training=True, seed=None):
+        seed = self.seed_generator_for(seed)
         batch_size = self._batch_size(data)
         count = batch_size * self.num_labels
-        ndim = len(self.shape)
+        ndim = len(self.output_shape)
         # One scale per sample, shared by its labels: sample-major order of
         # the folded `batch * num_labels` axis.
-        scale = draw_from_ranges(self.seed_generator, batch_size, [self.scale])
+        scale = draw_from_ranges(seed, batch_size, [self.scale])
         scale = ops.reshape(
             ops.repeat(scale, self.num_labels, axis=0), (-1,) + (1,) * (ndim + 1)
         )
-        noise = keras.random.normal(
-            (count, *self.noise_shape, 1), seed=self.seed_generator
-        )
-        # The warp before its final resize to `shape` (same draws as
+        noise = keras.random.normal((count, *self.noise_shape, 1), seed=seed)
+        # The warp before its final resize to `output_shape` (same draws as
         # `sample`): `generate` resizes it one component at a time.
-        displacement = self.sampler.sample_coarse(
-            self.seed_generator, count, self.shape
-        )
+        displacement = self.sampler.sample_coarse(seed, count, self.output_shape)
         return {"scale": scale, "noise": noise, "displacement": displacement}
 
     def generate(self, transformation):
-        """Label maps `(batch, *shape, 1)` int32 from a drawn transformation.
+        """Label maps `(batch, *output_shape, 1)` int32 from a drawn transformation.
 
         The labels are visited one after the other (a static loop over
         `num_labels`, each step vectorised over the batch) keeping a running
@@ -193,7 +195,7 @@ class RandomLabelMap(BaseRandomLayer):
         at a time instead of `num_labels` (the result equals the argmax over
         all images; ties go to the lower label, as `argmax`).
         """
-        ndim = len(self.shape)
+        ndim = len(self.output_shape)
         per_label = (-1, self.num_labels)
         noise = transformation["noise"]
         noise = ops.reshape(noise, per_label + tuple(noise.shape[1:]))
@@ -209,16 +211,16 @@ class RandomLabelMap(BaseRandomLayer):
                     (1,) + tuple(n if a == d else 1 for a in range(ndim))
                 )
             )
-            for d, n in enumerate(self.shape)
+            for d, n in enumerate(self.output_shape)
         ]
         axis_scale = ops.reshape(scale, (-1,) + (1,) * ndim)
         best = labels = None
         for k in range(self.num_labels):
             # Noise-grid coordinates `scale * (x + u(x)) + MARGIN`, per axis:
             # the scaled coarse warp resized component by component plus a
-            # broadcast ramp, so no `(batch, *shape, ndim)` tensor is ever
+            # broadcast ramp, so no `(batch, *output_shape, ndim)` tensor is ever
             # built (this is `resample(noise, sampling_coordinates(...))`).
-            warps = resize_components(displacement[:, k] * scale, self.shape)
+            warps = resize_components(displacement[:, k] * scale, self.output_shape)
             axes = [
                 warp + axis_scale * ramp + float(MARGIN)
                 for warp, ramp in zip(warps, ramps, strict=True)
@@ -238,16 +240,15 @@ class RandomLabelMap(BaseRandomLayer):
 
     def compute_output_spec(self, data, training=True):
         x = next(iter(data.values())) if isinstance(data, dict) else data
-        return {MASKS: keras.KerasTensor((x.shape[0], *self.shape, 1), "int32")}
+        return {MASKS: keras.KerasTensor((x.shape[0], *self.output_shape, 1), "int32")}
 
     def get_config(self):
         config = super().get_config()
-        svf_shape = self.sampler.svf_shape
         config.update(
-            shape=list(self.shape),
+            output_shape=list(self.output_shape),
             num_labels=self.num_labels,
             scale=list(self.scale),
             warp_std=list(self.sampler.std_range),
-            warp_shape=list(svf_shape) if isinstance(svf_shape, tuple) else svf_shape,
+            warp_grid_shape=self.sampler.get_config()["grid_shape"],
         )
         return config

@@ -1,7 +1,5 @@
 """RandomResolution: SynthSeg's acquisition model with static shapes."""
 
-import numbers
-
 import keras
 import numpy as np
 from keras import ops
@@ -15,43 +13,14 @@ from synthlayers.layers.sampling import draw_mask
 from synthlayers.layers.sampling import where_mask
 from synthlayers.ops.filters import gaussian_kernel_matrix
 from synthlayers.ops.resize import apply_along_axis
+from synthlayers.validation import broadcast_per_axis
+from synthlayers.validation import check_number
+from synthlayers.validation import check_per_axis
 from synthlayers.validation import check_probability
 from synthlayers.validation import parse_range
 
 # SynthSeg (lab2im `blurring_sigma_for_downsampling`): sigma = 0.75 * slab / res.
 SIGMA_COEFFICIENT = 0.75
-
-
-def _is_number(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _check_per_axis(value, name, min_value, allow_none=True):
-    """None, a number, or a list of numbers >= `min_value`, as a tuple."""
-    if value is None and allow_none:
-        return None
-    values = [value] if _is_number(value) else value
-    if (
-        not isinstance(values, (tuple, list))
-        or not values
-        or not all(_is_number(v) and np.isfinite(v) and v >= min_value for v in values)
-    ):
-        raise ValueError(
-            f"`{name}` must be a number >= {min_value} or a list of such numbers, "
-            f"one per spatial axis. Received: {name}={value!r}"
-        )
-    return tuple(float(v) for v in values)
-
-
-def _per_axis(values, ndim, name):
-    if len(values) == 1:
-        return values * ndim
-    if len(values) != ndim:
-        raise ValueError(
-            f"`{name}` must have one entry per spatial axis ({ndim}). "
-            f"Received: {name}={values!r}"
-        )
-    return values
 
 
 def blurring_sigma(spacing, thickness):
@@ -177,8 +146,8 @@ class RandomResolution(BaseRandomLayer):
     >>> import numpy as np
     >>> layer = RandomResolution(max_spacing=6.0, seed=0)
     >>> images = np.random.default_rng(0).normal(size=(2, 32, 32, 32, 1))
-    >>> layer(images.astype("float32")).shape
-    TensorShape([2, 32, 32, 32, 1])
+    >>> tuple(layer(images.astype("float32")).shape)
+    (2, 32, 32, 32, 1)
     """
 
     def __init__(
@@ -193,17 +162,16 @@ class RandomResolution(BaseRandomLayer):
         **kwargs,
     ):
         super().__init__(seed=seed, **kwargs)
-        if not _is_number(max_spacing) or not 1 <= max_spacing < np.inf:
-            raise ValueError(
-                "`max_spacing` must be a finite number >= 1 (input voxels). "
-                f"Received: max_spacing={max_spacing!r}"
-            )
-        self.max_spacing = float(max_spacing)
+        self.max_spacing = check_number(max_spacing, "max_spacing", min_value=1.0)
         self.isotropic_probability = check_probability(
             isotropic_probability, "isotropic_probability"
         )
-        self.data_spacing = _check_per_axis(data_spacing, "data_spacing", 1.0)
-        self.thickness = _check_per_axis(thickness, "thickness", 1.0)
+        self.data_spacing = check_per_axis(
+            data_spacing, "data_spacing", min_value=1.0, allow_none=True
+        )
+        self.thickness = check_per_axis(
+            thickness, "thickness", min_value=1.0, allow_none=True
+        )
         if self.thickness is not None and self.data_spacing is None:
             raise ValueError(
                 "`thickness` needs a fixed `data_spacing` (in random mode the "
@@ -225,12 +193,11 @@ class RandomResolution(BaseRandomLayer):
         )
         self.probability = check_probability(probability)
 
-    def _draw_spacing(self, batch_size, ndim):
-        seed = self.seed_generator
+    def _draw_spacing(self, seed, batch_size, ndim):
         if self.data_spacing is not None:
             thickness = self.thickness or self.data_spacing
-            spacing = _per_axis(self.data_spacing, ndim, "data_spacing")
-            thickness = _per_axis(thickness, ndim, "thickness")
+            spacing = broadcast_per_axis(self.data_spacing, ndim, "data_spacing")
+            thickness = broadcast_per_axis(thickness, ndim, "thickness")
             spacing = ops.convert_to_tensor(np.array(spacing, "float32"))
             thickness = ops.convert_to_tensor(np.array(thickness, "float32"))
             ones = ops.ones((batch_size, 1), "float32")
@@ -247,28 +214,29 @@ class RandomResolution(BaseRandomLayer):
         thickness = 1.0 + fraction * (spacing - 1.0)
         return spacing, thickness
 
-    def get_random_transformation(self, data, training=True):
+    def get_random_transformation(self, data, training=True, seed=None):
         if not training or IMAGES not in data:
             return None
+        seed = self.seed_generator_for(seed)
         images = data[IMAGES]
         ndim = len(images.shape) - 2
         batch_size = batch_size_of(data)
-        spacing, thickness = self._draw_spacing(batch_size, ndim)
-        mask = draw_mask(self.seed_generator, batch_size, self.probability)
+        spacing, thickness = self._draw_spacing(seed, batch_size, ndim)
+        mask = draw_mask(seed, batch_size, self.probability)
         transformation = {
             "spacing": where_mask(mask, spacing, 1.0),
             "thickness": where_mask(mask, thickness, 1.0),
         }
         if self.noise_std[1] > 0:
-            std = draw_from_ranges(self.seed_generator, batch_size, [self.noise_std])
+            std = draw_from_ranges(seed, batch_size, [self.noise_std])
             std = ops.reshape(where_mask(mask, std, 0.0), (-1,) + (1,) * (ndim + 1))
-            noise = keras.random.normal(ops.shape(images), seed=self.seed_generator)
+            noise = keras.random.normal(ops.shape(images), seed=seed)
             transformation["noise"] = std * noise
         return transformation
 
     def transform_images(self, images, transformation, training=True):
         if transformation is None:
-            return ops.cast(images, self.compute_dtype)
+            return images
         shape = spatial_shape_of({IMAGES: images}, self.__class__.__name__)
         x = ops.cast(images, "float32")
         noise = transformation.get("noise")
@@ -281,10 +249,7 @@ class RandomResolution(BaseRandomLayer):
                 noise = apply_along_axis(noise, up, axis)
         if noise is not None:
             x = x + noise
-        return ops.cast(x, self.compute_dtype)
-
-    def image_output_dtype(self, dtype):
-        return self.compute_dtype
+        return x
 
     def get_config(self):
         config = super().get_config()

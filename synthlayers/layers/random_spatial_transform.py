@@ -7,13 +7,17 @@ from keras import ops
 from synthlayers.layers.base import batch_size_of
 from synthlayers.layers.base import spatial_shape_of
 from synthlayers.layers.random_affine import AffineSampler
+from synthlayers.layers.random_deformation import SYNTHSEG_DEFORMATION_STD
+from synthlayers.layers.random_deformation import SYNTHSEG_GRID_SHAPE
 from synthlayers.layers.random_deformation import DeformationSampler
 from synthlayers.layers.spatial_base import BaseSpatialLayer
 from synthlayers.ops.grid import centered_offset
 from synthlayers.ops.grid import coordinate_axes
 from synthlayers.ops.grid import identity_grid
+from synthlayers.validation import check_bool
 from synthlayers.validation import check_choice
 from synthlayers.validation import check_shape
+from synthlayers.validation import renamed_argument
 
 PLACEMENTS = ("center", "random")
 
@@ -35,6 +39,12 @@ class RandomSpatialTransform(BaseSpatialLayer):
     (the whole output grid inside the input for a crop, the whole input
     inside the output for a pad).
 
+    The defaults are SynthSeg's spatial augmentation (rotation 15 degrees,
+    scaling 0.2, shear 0.012, no translation; deformation std 4 voxels on a
+    control grid of 0.04 of the shape, 7 squarings), so a layer built
+    without arguments augments as SynthSeg does; give `0` to switch a part
+    off (`deformation_std=0` for an affine transform only).
+
     Args:
         output_shape: spatial output shape, or `None` for the input's.
             Defaults to `None`.
@@ -42,14 +52,19 @@ class RandomSpatialTransform(BaseSpatialLayer):
             Defaults to `"center"`.
         translation, rotation, scaling, shear, distribution,
         isotropic_scaling: the affine ranges, as in `RandomAffine`.
-            Default to no affine transform.
+            Default to SynthSeg's: `0.0`, `15.0` degrees, `0.2`, `0.012`,
+            `"uniform"` and `False`.
         affine_probability: chance that a sample gets an affine transform.
             Defaults to `1.0`.
         deformation_std: range of the SVF standard deviation in voxels, as
             `std` in `RandomDeformation`; `0` disables the deformation.
-            Defaults to `0.0`.
-        svf_shape, integration_steps, integrate_at_half_resolution: as in
-            `RandomDeformation`. Default to `0.04`, `7` and `False`.
+            Defaults to `4.0` (SynthSeg's `nonlin_std`).
+        deformation_grid_shape: control grid of the SVF, as `grid_shape` in
+            `RandomDeformation`, relative to the output shape. Defaults to
+            `0.04` (SynthSeg's `nonlin_scale`). Formerly `svf_shape`
+            (deprecated alias, removed in the next release).
+        integration_steps, integrate_at_half_resolution: as in
+            `RandomDeformation`. Default to `7` and `False`.
         deformation_probability: chance that a sample is deformed. Defaults
             to `1.0`.
         fill_mode: `"constant"` or `"nearest"`. Defaults to `"constant"`.
@@ -86,23 +101,25 @@ class RandomSpatialTransform(BaseSpatialLayer):
     ...     deformation_std=3.0, seed=0)
     >>> labels = np.zeros((2, 64, 64, 1), "int32")
     >>> labels[:, 16:48, 16:48] = 2
-    >>> layer(labels).shape
-    TensorShape([2, 48, 48, 1])
+    >>> tuple(layer(labels).shape)
+    (2, 48, 48, 1)
     """
+
+    renamed_arguments = {"svf_shape": "deformation_grid_shape"}
 
     def __init__(
         self,
         output_shape=None,
         placement="center",
         translation=0.0,
-        rotation=0.0,
-        scaling=0.0,
-        shear=0.0,
+        rotation=15.0,
+        scaling=0.2,
+        shear=0.012,
         distribution="uniform",
         isotropic_scaling=False,
         affine_probability=1.0,
-        deformation_std=0.0,
-        svf_shape=0.04,
+        deformation_std=SYNTHSEG_DEFORMATION_STD,
+        deformation_grid_shape=SYNTHSEG_GRID_SHAPE,
         integration_steps=7,
         integrate_at_half_resolution=False,
         deformation_probability=1.0,
@@ -112,6 +129,13 @@ class RandomSpatialTransform(BaseSpatialLayer):
         seed=None,
         **kwargs,
     ):
+        deformation_grid_shape = renamed_argument(
+            kwargs,
+            "svf_shape",
+            "deformation_grid_shape",
+            deformation_grid_shape,
+            SYNTHSEG_GRID_SHAPE,
+        )
         super().__init__(
             fill_mode=fill_mode, fill_value=fill_value, seed=seed, **kwargs
         )
@@ -125,15 +149,21 @@ class RandomSpatialTransform(BaseSpatialLayer):
             distribution,
             isotropic_scaling,
             affine_probability,
+            names={"probability": "affine_probability"},
         )
         self.deformation = DeformationSampler(
             deformation_std,
-            svf_shape,
+            deformation_grid_shape,
             integration_steps,
             integrate_at_half_resolution,
             deformation_probability,
+            names={
+                "std": "deformation_std",
+                "grid_shape": "deformation_grid_shape",
+                "probability": "deformation_probability",
+            },
         )
-        self.return_transform = bool(return_transform)
+        self.return_transform = check_bool(return_transform, "return_transform")
 
     def _output_shape(self, input_shape):
         if self.output_shape is None:
@@ -148,7 +178,7 @@ class RandomSpatialTransform(BaseSpatialLayer):
     def compute_spatial_output_shape(self, spatial_shape):
         return self._output_shape(spatial_shape)
 
-    def _offset(self, batch_size, input_shape, output_shape, training):
+    def _offset(self, seed, batch_size, input_shape, output_shape, training):
         center = centered_offset(input_shape, output_shape)
         if self.placement == "center" or not training:
             return center
@@ -157,24 +187,23 @@ class RandomSpatialTransform(BaseSpatialLayer):
         difference = np.subtract(input_shape, output_shape).astype("float32")
         low = ops.convert_to_tensor(np.minimum(0, difference))
         width = ops.convert_to_tensor(np.abs(difference) + 1)
-        u = keras.random.uniform(
-            (batch_size, len(input_shape)), seed=self.seed_generator
-        )
+        u = keras.random.uniform((batch_size, len(input_shape)), seed=seed)
         return ops.floor(low + u * width)
 
-    def get_random_transformation(self, data, training=True):
+    def get_random_transformation(self, data, training=True, seed=None):
+        seed = self.seed_generator_for(seed)
         input_shape = spatial_shape_of(data, self.__class__.__name__)
         output_shape = self._output_shape(input_shape)
         ndim = len(input_shape)
         batch_size = batch_size_of(data)
-        offset = self._offset(batch_size, input_shape, output_shape, training)
+        offset = self._offset(seed, batch_size, input_shape, output_shape, training)
         matrix = displacement = None
         if training and not self.affine.is_identity(ndim):
-            matrix = self.affine.sample(self.seed_generator, batch_size, input_shape)
+            matrix = self.affine.sample(seed, batch_size, input_shape)
         if training and not self.deformation.is_identity():
             # On the small integration grid; `coordinate_axes` resizes it.
             displacement = self.deformation.sample_coarse(
-                self.seed_generator, batch_size, output_shape
+                seed, batch_size, output_shape
             )
         if (
             matrix is None
@@ -225,6 +254,7 @@ class RandomSpatialTransform(BaseSpatialLayer):
             placement=self.placement,
             affine_probability=self.affine.probability,
             deformation_std=deformation.pop("std"),
+            deformation_grid_shape=deformation.pop("grid_shape"),
             deformation_probability=self.deformation.probability,
             return_transform=self.return_transform,
             **affine,

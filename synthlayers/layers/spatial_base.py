@@ -5,9 +5,9 @@ from keras import ops
 from synthlayers.layers.base import BaseRandomLayer
 from synthlayers.ops.resample import resample
 from synthlayers.ops.resample import resample_axes
+from synthlayers.validation import FILL_MODES
 from synthlayers.validation import check_choice
-
-FILL_MODES = ("constant", "nearest")
+from synthlayers.validation import check_number
 
 
 def _resample(image, transformation, **kwargs):
@@ -26,6 +26,7 @@ class BaseSpatialLayer(BaseRandomLayer):
     "return the input unchanged". Images are
     resampled linearly (in float32, returned in the layer's compute dtype),
     label maps by nearest neighbour (dtype kept, only input labels or 0).
+    `get_random_transformation` draws from `self.seed_generator_for(seed)`.
 
     Args:
         fill_mode: `"constant"` (images filled with `fill_value`, label maps
@@ -37,19 +38,18 @@ class BaseSpatialLayer(BaseRandomLayer):
     def __init__(self, fill_mode="constant", fill_value=0.0, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         self.fill_mode = check_choice(fill_mode, "fill_mode", FILL_MODES)
-        self.fill_value = float(fill_value)
+        self.fill_value = check_number(fill_value, "fill_value")
 
     def transform_images(self, images, transformation, training=True):
         if transformation is None:
-            return ops.cast(images, self.compute_dtype)
-        out = _resample(
+            return images
+        return _resample(
             ops.cast(images, "float32"),
             transformation,
             interpolation="linear",
             fill_mode=self.fill_mode,
             fill_value=self.fill_value,
         )
-        return ops.cast(out, self.compute_dtype)
 
     def transform_segmentation_masks(self, masks, transformation, training=True):
         if transformation is None:
@@ -61,9 +61,6 @@ class BaseSpatialLayer(BaseRandomLayer):
             fill_mode=self.fill_mode,
             fill_value=0,
         )
-
-    def image_output_dtype(self, dtype):
-        return self.compute_dtype
 
     def get_config(self):
         config = super().get_config()

@@ -4,15 +4,15 @@ import keras
 from keras import ops
 
 from synthlayers.layers.base import is_integer_dtype
-from synthlayers.layers.spatial_base import FILL_MODES
 from synthlayers.ops.grid import sampling_coordinates
 from synthlayers.ops.integrate import integrate_velocity
 from synthlayers.ops.resample import resample
+from synthlayers.validation import FILL_MODES
+from synthlayers.validation import INTERPOLATIONS
 from synthlayers.validation import check_choice
 from synthlayers.validation import check_int
+from synthlayers.validation import check_number
 from synthlayers.validation import check_shape
-
-INTERPOLATIONS = ("linear", "nearest")
 
 
 @keras.saving.register_keras_serializable(package="synthlayers")
@@ -53,8 +53,8 @@ class SpatialTransformer(keras.layers.Layer):
     >>> import numpy as np
     >>> image = np.random.rand(1, 32, 32, 1).astype("float32")
     >>> shift = np.full((1, 32, 32, 2), 1.5, "float32")
-    >>> SpatialTransformer()([image, shift]).shape
-    TensorShape([1, 32, 32, 1])
+    >>> tuple(SpatialTransformer()([image, shift]).shape)
+    (1, 32, 32, 1)
     """
 
     def __init__(
@@ -70,7 +70,7 @@ class SpatialTransformer(keras.layers.Layer):
             interpolation, "interpolation", INTERPOLATIONS
         )
         self.fill_mode = check_choice(fill_mode, "fill_mode", FILL_MODES)
-        self.fill_value = float(fill_value)
+        self.fill_value = check_number(fill_value, "fill_value")
         self.output_shape = check_shape(output_shape, "output_shape", allow_none=True)
         self.built = True
 
@@ -175,8 +175,8 @@ class IntegrateVelocity(keras.layers.Layer):
 
     >>> import numpy as np
     >>> velocity = np.full((1, 16, 16, 2), 0.5, "float32")
-    >>> IntegrateVelocity(steps=5)(velocity).shape
-    TensorShape([1, 16, 16, 2])
+    >>> tuple(IntegrateVelocity(steps=5)(velocity).shape)
+    (1, 16, 16, 2)
     """
 
     def __init__(self, steps=7, **kwargs):

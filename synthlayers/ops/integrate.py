@@ -4,6 +4,7 @@ from keras import ops
 
 from synthlayers.ops.grid import identity_grid
 from synthlayers.ops.resample import resample
+from synthlayers.validation import check_int
 
 
 def integrate_velocity(velocity, steps=7):
@@ -31,10 +32,7 @@ def integrate_velocity(velocity, steps=7):
     >>> velocity = np.full((1, 8, 8, 2), 0.5, dtype="float32")
     >>> displacement = integrate_velocity(velocity)  # 0.5 everywhere
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(
-            f"Expected `steps` to be a non-negative int. Received: steps={steps}"
-        )
+    steps = check_int(steps, "steps", min_value=0)
     if steps == 0:
         return velocity
     velocity = ops.convert_to_tensor(velocity)

@@ -13,15 +13,9 @@ import keras
 import numpy as np
 from keras import ops
 
-INTERPOLATIONS = ("linear", "nearest")
-FILL_MODES = ("constant", "nearest")
-
-
-def _check(value, name, choices):
-    if value not in choices:
-        raise ValueError(
-            f"Invalid {name}. Expected one of {choices}. Received: {name}={value!r}"
-        )
+from synthlayers.validation import FILL_MODES
+from synthlayers.validation import INTERPOLATIONS
+from synthlayers.validation import check_choice
 
 
 def _is_zero(value):
@@ -82,8 +76,8 @@ def resample(
     >>> coords = np.array([[[0.5], [2.25], [-1.0]]], dtype="float32")
     >>> out = resample(image, coords)  # [[[0.5], [2.25], [0.0]]]
     """
-    _check(interpolation, "interpolation", INTERPOLATIONS)
-    _check(fill_mode, "fill_mode", FILL_MODES)
+    check_choice(interpolation, "interpolation", INTERPOLATIONS)
+    check_choice(fill_mode, "fill_mode", FILL_MODES)
     image = ops.convert_to_tensor(image)
     coordinates = ops.convert_to_tensor(coordinates)
     ndim = len(image.shape) - 2
@@ -124,8 +118,8 @@ def resample_axes(
     stacked `(..., ndim)` tensor (nor slicing it back apart). Shapes are not
     validated beyond what the computation needs.
     """
-    _check(interpolation, "interpolation", INTERPOLATIONS)
-    _check(fill_mode, "fill_mode", FILL_MODES)
+    check_choice(interpolation, "interpolation", INTERPOLATIONS)
+    check_choice(fill_mode, "fill_mode", FILL_MODES)
     image = ops.convert_to_tensor(image)
     ndim = len(image.shape) - 2
     in_shape = tuple(image.shape[1:-1])

@@ -34,11 +34,24 @@ def test_contract(ndim, tmp_path):
 def test_identity_parameters_return_input_exactly(ndim):
     shape = SHAPES[ndim]
     data = {"images": make_image(shape), "segmentation_masks": make_label_map(shape)}
-    out = RandomAffine(seed=0)(data)
+    out = RandomAffine(rotation=0, scaling=0, shear=0, seed=0)(data)
     np.testing.assert_array_equal(to_numpy(out["images"]), data["images"])
     np.testing.assert_array_equal(
         to_numpy(out["segmentation_masks"]), data["segmentation_masks"]
     )
+
+
+def test_defaults_are_synthseg_ranges_and_change_the_input():
+    layer = RandomAffine(seed=0)
+    config = layer.get_config()
+    assert config["rotation"] == 15.0
+    assert config["scaling"] == 0.2
+    assert config["shear"] == 0.012
+    assert config["translation"] == 0.0
+    image = make_image((24, 24), batch=4)
+    out = to_numpy(layer(image))
+    changed = np.abs(out - image).max(axis=(1, 2, 3))
+    assert np.all(changed > 0.05)
 
 
 @pytest.mark.parametrize("ndim", [2, 3])
@@ -51,6 +64,7 @@ def test_matches_scipy_affine_transform(ndim):
         rotation=30,
         scaling=0.2,
         shear=0.1,
+        deformation_std=0,
         return_transform=True,
         seed=3,
     )
@@ -105,7 +119,10 @@ def test_alignment_of_linear_one_hot_and_nearest_labels(ndim):
 
 def test_isotropic_scaling_and_normal_distribution_stay_in_range():
     layer = RandomSpatialTransform(
+        rotation=0,
         scaling=(0.8, 1.25),
+        shear=0,
+        deformation_std=0,
         isotropic_scaling=True,
         distribution="normal",
         return_transform=True,

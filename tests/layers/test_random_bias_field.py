@@ -19,7 +19,7 @@ def test_contract(ndim, tmp_path):
         "segmentation_masks": make_label_map(shape),
     }
     layer, out = check_layer(
-        RandomBiasField, {"std": 0.5, "shape": 0.3}, data, tmp_path=tmp_path
+        RandomBiasField, {"std": 0.5, "grid_shape": 0.3}, data, tmp_path=tmp_path
     )
     np.testing.assert_array_equal(
         to_numpy(out["segmentation_masks"]), data["segmentation_masks"]
@@ -30,7 +30,7 @@ def test_contract_return_field(tmp_path):
     image = make_image(SHAPES[3])
     layer, out = check_layer(
         RandomBiasField,
-        {"std": (0.2, 0.6), "shape": 3, "return_field": True},
+        {"std": (0.2, 0.6), "grid_shape": 3, "return_field": True},
         image,
         identity_when_not_training=False,
         tmp_path=tmp_path,
@@ -44,7 +44,7 @@ def test_contract_return_field(tmp_path):
 @pytest.mark.parametrize("ndim", [2, 3])
 def test_field_multiplies_all_channels(ndim):
     image = make_image(SHAPES[ndim], channels=3, batch=4) + 5.0
-    out = RandomBiasField(std=0.5, shape=4, return_field=True, seed=0)(image)
+    out = RandomBiasField(std=0.5, grid_shape=4, return_field=True, seed=0)(image)
     field = to_numpy(out["bias_field"])
     assert field.shape == (*image.shape[:-1], 1)
     assert np.all(field > 0)
@@ -56,7 +56,9 @@ def test_log_field_std_and_smoothness():
     the log field is their linear interpolation."""
     shape, control = (17, 13), (5, 4)
     image = np.ones((256, *shape, 1), "float32")
-    layer = RandomBiasField(std=(0.3, 0.3), shape=control, return_field=True, seed=1)
+    layer = RandomBiasField(
+        std=(0.3, 0.3), grid_shape=control, return_field=True, seed=1
+    )
     log_field = np.log(to_numpy(layer(image)["bias_field"])[..., 0]).astype("float64")
     values = log_field[:, ::4, ::4]  # control points at 0, 4, 8, ... on both axes
     assert values.shape == (256, *control)
@@ -75,7 +77,7 @@ def test_log_field_std_and_smoothness():
 
 def test_per_sample_std_spans_the_range():
     image = np.ones((128, 9, 9, 1), "float32")
-    layer = RandomBiasField(std=0.8, shape=9, return_field=True, seed=2)
+    layer = RandomBiasField(std=0.8, grid_shape=9, return_field=True, seed=2)
     stds = np.log(to_numpy(layer(image)["bias_field"])).std(axis=(1, 2, 3))
     assert stds.min() < 0.1 and stds.max() > 0.65
     assert np.all(stds <= 0.8 * 2.5)
@@ -84,12 +86,12 @@ def test_per_sample_std_spans_the_range():
 def test_fraction_shape_and_probability():
     image = np.ones((200, 40, 8, 1), "float32")
     layer = RandomBiasField(
-        std=0.5, shape=0.1, probability=0.25, return_field=True, seed=3
+        std=0.5, grid_shape=0.1, probability=0.25, return_field=True, seed=3
     )
     field = to_numpy(layer(image)["bias_field"])
     changed = np.any(field != 1.0, axis=(1, 2, 3))
     assert 0.15 < changed.mean() < 0.35
-    # shape 0.1 -> ceil(4) x max(2, ceil(0.8)) = 4 x 2 control points: the log
+    # grid_shape 0.1 -> ceil(4) x max(2, ceil(0.8)) = 4 x 2 control points: the log
     # field is linear along the second axis (2 points).
     log_field = np.log(field[changed, ..., 0]).astype("float64")
     np.testing.assert_allclose(np.diff(log_field, 2, axis=2), 0, atol=1e-5)
@@ -108,10 +110,10 @@ def test_label_map_alone_is_untouched():
         ({"std": -1.0}, "std"),
         ({"std": (0.5, 0.1)}, "std"),
         ({"std": "big"}, "std"),
-        ({"shape": 1}, "shape"),
-        ({"shape": 0.0}, "shape"),
-        ({"shape": 1.5}, "shape"),
-        ({"shape": (4, -2)}, "shape"),
+        ({"grid_shape": 1}, "grid_shape"),
+        ({"grid_shape": 0.0}, "grid_shape"),
+        ({"grid_shape": 1.5}, "grid_shape"),
+        ({"grid_shape": (4, -2)}, "grid_shape"),
         ({"probability": 2.0}, "probability"),
         ({"seed": 1.5}, "seed"),
     ],
@@ -122,6 +124,26 @@ def test_bad_arguments(kwargs, name):
     assert name in str(info.value)
 
 
-def test_shape_length_must_match_rank():
-    with pytest.raises(ValueError, match="shape"):
-        RandomBiasField(shape=(3, 3, 3), seed=0)(make_image((8, 8)))
+def test_grid_shape_length_must_match_rank():
+    with pytest.raises(ValueError, match="`grid_shape`.*Received: grid_shape="):
+        RandomBiasField(grid_shape=(3, 3, 3), seed=0)(make_image((8, 8)))
+
+
+def test_deprecated_shape_alias():
+    image = make_image((12, 12), batch=2)
+    with pytest.warns(DeprecationWarning, match="`shape`.*`grid_shape`"):
+        old = RandomBiasField(shape=4, seed=5, name="bias")
+    new = RandomBiasField(grid_shape=4, seed=5, name="bias")
+    assert old.get_config() == new.get_config()
+    assert "shape" not in new.get_config()
+    np.testing.assert_array_equal(to_numpy(old(image)), to_numpy(new(image)))
+    with pytest.raises(ValueError, match="`shape`.*`grid_shape`"):
+        RandomBiasField(grid_shape=4, shape=4)
+
+
+def test_old_config_still_loads():
+    config = RandomBiasField(grid_shape=[3, 5], seed=1).get_config()
+    config["shape"] = config.pop("grid_shape")
+    layer = RandomBiasField.from_config(config)
+    assert layer.grid_shape == (3, 5)
+    assert layer.get_config()["grid_shape"] == [3, 5]

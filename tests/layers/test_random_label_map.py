@@ -155,16 +155,17 @@ def test_config_round_trip():
         num_labels=6,
         scale=(0.1, 0.2),
         warp_std=(1, 3),
-        warp_shape=(3, 4, 2),
+        warp_grid_shape=(3, 4, 2),
         seed=8,
         name="labels",
     )
     config = layer.get_config()
     json.dumps(config)
-    assert config["shape"] == [20, 16, 12]
+    assert config["output_shape"] == [20, 16, 12]
     assert config["scale"] == [0.1, 0.2]
     assert config["warp_std"] == [1.0, 3.0]
-    assert config["warp_shape"] == [3, 4, 2]
+    assert config["warp_grid_shape"] == [3, 4, 2]
+    assert "shape" not in config and "warp_shape" not in config
     clone = RandomLabelMap.from_config(config)
     assert clone.get_config() == config
     np.testing.assert_array_equal(generate(clone), generate(layer))
@@ -190,6 +191,7 @@ def test_keras_save_and_load(ndim, tmp_path):
     assert out.min() >= 0 and out.max() < 5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ndim", [2, 3])
 def test_compiled_predict(ndim):
     shape = (16, 12) if ndim == 2 else (12, 10, 8)
@@ -209,11 +211,12 @@ def test_compiled_predict(ndim):
 @pytest.mark.parametrize(
     "kwargs, name",
     [
-        ({"shape": (8,)}, "shape"),
-        ({"shape": (8, 8, 8, 8)}, "shape"),
-        ({"shape": (8, 1)}, "shape"),
-        ({"shape": (8, 8.0)}, "shape"),
-        ({"shape": 8}, "shape"),
+        ({"output_shape": None}, "output_shape"),
+        ({"output_shape": (8,)}, "output_shape"),
+        ({"output_shape": (8, 8, 8, 8)}, "output_shape"),
+        ({"output_shape": (8, 1)}, "output_shape"),
+        ({"output_shape": (8, 8.0)}, "output_shape"),
+        ({"output_shape": 8}, "output_shape"),
         ({"num_labels": 1}, "num_labels"),
         ({"num_labels": 2.0}, "num_labels"),
         ({"scale": 0}, "scale"),
@@ -223,12 +226,37 @@ def test_compiled_predict(ndim):
         ({"scale": "big"}, "scale"),
         ({"warp_std": -1}, "warp_std"),
         ({"warp_std": (3, 1)}, "warp_std"),
-        ({"warp_shape": 1}, "warp_shape"),
-        ({"warp_shape": (4, 4, 4)}, "warp_shape"),
+        ({"warp_grid_shape": 1}, "warp_grid_shape"),
+        ({"warp_grid_shape": (4, 4, 4)}, "warp_grid_shape"),
         ({"seed": 1.5}, "seed"),
     ],
 )
 def test_bad_arguments(kwargs, name):
-    kwargs = {"shape": (8, 8), **kwargs}
-    with pytest.raises(ValueError, match=name):
+    kwargs = {"output_shape": (8, 8), **kwargs}
+    with pytest.raises(ValueError, match=f"`{name}`.*Received: {name}="):
         RandomLabelMap(**kwargs)
+
+
+def test_deprecated_shape_and_warp_shape_aliases():
+    with pytest.warns(DeprecationWarning) as record:
+        old = RandomLabelMap(shape=(12, 10), warp_shape=4, seed=3, name="maps")
+    messages = sorted(str(w.message) for w in record)
+    assert len(messages) == 2
+    assert "`output_shape`" in messages[0] and "`shape`" in messages[0]
+    assert "`warp_grid_shape`" in messages[1] and "`warp_shape`" in messages[1]
+    new = RandomLabelMap(output_shape=(12, 10), warp_grid_shape=4, seed=3, name="maps")
+    assert old.get_config() == new.get_config()
+    np.testing.assert_array_equal(generate(old), generate(new))
+    with pytest.raises(ValueError, match="`shape`.*`output_shape`"):
+        RandomLabelMap((8, 8), shape=(8, 8))
+    with pytest.raises(ValueError, match="`warp_shape`.*`warp_grid_shape`"):
+        RandomLabelMap((8, 8), warp_grid_shape=4, warp_shape=4)
+
+
+def test_old_config_still_loads():
+    config = RandomLabelMap((12, 10), warp_grid_shape=4, seed=3).get_config()
+    config["shape"] = config.pop("output_shape")
+    config["warp_shape"] = config.pop("warp_grid_shape")
+    layer = RandomLabelMap.from_config(config)
+    assert layer.output_shape == (12, 10)
+    assert layer.sampler.grid_shape == 4

@@ -17,8 +17,9 @@ FULL = dict(
     scaling=0.1,
     shear=0.02,
     deformation_std=2.0,
-    svf_shape=4,
+    deformation_grid_shape=4,
 )
+IDENTITY = dict(rotation=0, scaling=0, shear=0, deformation_std=0)
 
 
 @pytest.mark.parametrize("ndim", [2, 3])
@@ -74,9 +75,9 @@ def test_random_placement_gives_integer_crops_covering_all_offsets():
     image = np.arange(20 * 18, dtype="float32").reshape(1, 20, 18, 1)
     images = np.repeat(image, 300, axis=0)
     out = to_numpy(
-        RandomSpatialTransform(output_shape=(16, 16), placement="random", seed=0)(
-            images
-        )
+        RandomSpatialTransform(
+            output_shape=(16, 16), placement="random", seed=0, **IDENTITY
+        )(images)
     )
     offsets = set()
     for sample in out[..., 0]:
@@ -115,3 +116,77 @@ def test_bad_output_shape():
         RandomSpatialTransform(output_shape=(8, -1))
     with pytest.raises(ValueError, match="placement.*Received: placement='corner'"):
         RandomSpatialTransform(placement="corner")
+
+
+def test_identity_ranges_return_input_exactly():
+    image = make_image((12, 10))
+    out = to_numpy(RandomSpatialTransform(seed=0, **IDENTITY)(image))
+    np.testing.assert_array_equal(out, image)
+
+
+def test_defaults_are_synthseg_and_change_the_input():
+    layer = RandomSpatialTransform(return_transform=True, seed=0)
+    config = layer.get_config()
+    expected = {
+        "translation": 0.0,
+        "rotation": 15.0,
+        "scaling": 0.2,
+        "shear": 0.012,
+        "deformation_std": 4.0,
+        "deformation_grid_shape": 0.04,
+        "integration_steps": 7,
+    }
+    assert {k: config[k] for k in expected} == expected
+    image = make_image((48, 48), batch=4)
+    out = layer(image)
+    assert np.all(np.abs(to_numpy(out["images"]) - image).max(axis=(1, 2, 3)) > 0.05)
+    # Both parts act: the affine is not the identity and the displacement is
+    # not affine (at 48 voxels the grid has 2 points per axis, so the field is
+    # bilinear: its mixed second differences do not vanish).
+    affine = to_numpy(out["affine"])
+    assert np.all(np.abs(affine - np.eye(3)).max(axis=(1, 2)) > 1e-3)
+    displacement = to_numpy(out["displacement"])
+    mixed = np.diff(np.diff(displacement, axis=1), axis=2)
+    assert np.all(np.abs(mixed).max(axis=(1, 2, 3)) > 1e-4)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"deformation_std": -1}, "deformation_std"),
+        ({"deformation_std": (2, 1)}, "deformation_std"),
+        ({"affine_probability": 2}, "affine_probability"),
+        ({"deformation_probability": -1}, "deformation_probability"),
+        ({"deformation_grid_shape": 1}, "deformation_grid_shape"),
+        ({"deformation_grid_shape": (4, 0)}, "deformation_grid_shape"),
+        ({"integration_steps": -1}, "integration_steps"),
+        ({"rotation": "big"}, "rotation"),
+        ({"scaling": (-1, 1)}, "scaling"),
+        ({"distribution": "cauchy"}, "distribution"),
+        ({"return_transform": "yes"}, "return_transform"),
+        ({"fill_value": "zero"}, "fill_value"),
+    ],
+)
+def test_errors_name_the_argument(kwargs, name):
+    with pytest.raises(ValueError, match=rf"`{name}`.*Received: {name}="):
+        RandomSpatialTransform(**kwargs)
+
+
+def test_deprecated_svf_shape_alias():
+    image = make_image((16, 16), batch=2)
+    with pytest.warns(DeprecationWarning, match="`svf_shape`.*`deformation_grid_"):
+        old = RandomSpatialTransform(svf_shape=4, seed=5, name="spatial")
+    new = RandomSpatialTransform(deformation_grid_shape=4, seed=5, name="spatial")
+    assert old.get_config() == new.get_config()
+    assert "svf_shape" not in new.get_config()
+    np.testing.assert_array_equal(to_numpy(old(image)), to_numpy(new(image)))
+    with pytest.raises(ValueError, match="`svf_shape`.*`deformation_grid_shape`"):
+        RandomSpatialTransform(deformation_grid_shape=4, svf_shape=4)
+
+
+def test_old_config_still_loads():
+    config = RandomSpatialTransform(deformation_grid_shape=6, seed=1).get_config()
+    config["svf_shape"] = config.pop("deformation_grid_shape")
+    layer = RandomSpatialTransform.from_config(config)
+    assert layer.deformation.grid_shape == 6
+    assert layer.get_config()["deformation_grid_shape"] == 6
