@@ -53,7 +53,7 @@ def run_case(case, mode, repeats, label_map_path):
         shear=0.012,
         translation=0,
         deformation_std=4.0,
-        svf_shape=0.04,
+        deformation_grid_shape=0.04,
         seed=0,
     )
     step = synthesis_step(layer, mode)
