@@ -113,6 +113,67 @@ FREESURFER_NAMES = {
 }
 """Names of FreeSurfer labels (from FreeSurferColorLUT) met in aseg volumes."""
 
+FREESURFER_COLORS = {
+    0: (0, 0, 0),
+    2: (245, 245, 245),
+    3: (205, 62, 78),
+    4: (120, 18, 134),
+    5: (196, 58, 250),
+    7: (220, 248, 164),
+    8: (230, 148, 34),
+    10: (0, 118, 14),
+    11: (122, 186, 220),
+    12: (236, 13, 176),
+    13: (12, 48, 255),
+    14: (204, 182, 142),
+    15: (42, 204, 164),
+    16: (119, 159, 176),
+    17: (220, 216, 20),
+    18: (103, 255, 255),
+    24: (60, 60, 60),
+    25: (255, 165, 0),
+    26: (255, 165, 0),
+    28: (165, 42, 42),
+    30: (160, 32, 240),
+    31: (0, 200, 200),
+    41: (245, 245, 245),
+    42: (205, 62, 78),
+    43: (120, 18, 134),
+    44: (196, 58, 250),
+    46: (220, 248, 164),
+    47: (230, 148, 34),
+    49: (0, 118, 14),
+    50: (122, 186, 220),
+    51: (236, 13, 176),
+    52: (13, 48, 255),
+    53: (220, 216, 20),
+    54: (103, 255, 255),
+    57: (255, 165, 0),
+    58: (255, 165, 0),
+    60: (165, 42, 42),
+    62: (160, 32, 240),
+    63: (0, 200, 221),
+    72: (120, 190, 150),
+    77: (200, 70, 255),
+    78: (255, 148, 10),
+    79: (255, 148, 10),
+    80: (164, 108, 226),
+    81: (164, 108, 226),
+    82: (164, 108, 226),
+    85: (234, 169, 30),
+    251: (0, 0, 64),
+    252: (0, 0, 112),
+    253: (0, 0, 160),
+    254: (0, 0, 208),
+    255: (0, 0, 255),
+}
+"""RGB colours (0-255) of the labels of `FREESURFER_NAMES`, from FreeSurfer's
+`distribution/FreeSurferColorLUT.txt` (freesurfer/freesurfer at commit
+62228baedd5c5914333d31211e3e02759faed287). FreeSurfer gives the left and
+right label of a structure the same colour (pallidum 12/13 and choroid
+plexus 0 200 200 / 0 200 221 differ by one channel), so both sides of a
+structure read as one structure in a figure."""
+
 FREESURFER_MERGES = {25: 2, 57: 41, 78: 2, 79: 41, 31: 4, 63: 43}
 """Default fixed merges of `convert_freesurfer_segmentation`: lesions and
 lateralised white-matter hypointensities into the cerebral white matter of
