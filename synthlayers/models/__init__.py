@@ -1,6 +1,9 @@
-"""Models: U-Net builders, end-to-end segmentation, always-drawing synthesis, export."""
+"""Models: U-Net builders, end-to-end segmentation, synthesis, model files, export."""
 
 from synthlayers.models.export import export_network
+from synthlayers.models.model_file import load_model_file
+from synthlayers.models.model_file import read_metadata
+from synthlayers.models.model_file import save_model_file
 from synthlayers.models.segmentation import SegmentationModel
 from synthlayers.models.synthesis import SynthesisModel
 from synthlayers.models.unet import SpatialShapeCheck
