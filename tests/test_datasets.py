@@ -350,6 +350,22 @@ def test_crop_to_bounding_box():
         datasets.crop_to_bounding_box(labels, margin=(1, -1, 0))
 
 
+def test_bounding_box_of_chosen_labels():
+    """The box of some labels only (the brain in a whole-head map)."""
+    labels = np.zeros((8, 9, 10), "int32")
+    labels[1:7, 1:8, 1:9] = 258  # "head"
+    labels[3:5, 4:6, 2:7] = 2  # "brain"
+    labels[4, 6, 5] = 41
+    box = datasets.bounding_box(labels, labels=[2, 41])
+    assert box == (slice(3, 5), slice(4, 7), slice(2, 7))
+    cropped = datasets.crop_to_bounding_box(labels, margin=1, labels=[2, 41])
+    np.testing.assert_array_equal(cropped, labels[2:6, 3:8, 1:8])
+    with pytest.raises(ValueError, match=r"among labels=\[17\]"):
+        datasets.bounding_box(labels, labels=[17])
+    with pytest.raises(ValueError, match="Received: labels="):
+        datasets.bounding_box(labels, labels=[2.5])
+
+
 def test_real_map_prepared():
     data_dir = _data_dir()
     path = datasets.fetch_synthseg_label_maps(1, data_dir=data_dir)[0]

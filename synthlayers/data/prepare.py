@@ -291,7 +291,7 @@ def compact_label_arguments(generation_labels, output_labels=None):
 
 
 @_renamed_argument("labels_map", "label_map")
-def bounding_box(label_map, margin=0, background=0):
+def bounding_box(label_map, margin=0, background=0, labels=None):
     """The slices of the smallest box holding every non-background voxel.
 
     Args:
@@ -299,6 +299,10 @@ def bounding_box(label_map, margin=0, background=0):
         margin: voxels added on each side, clipped at the array's edges: a
             number, or one per axis. Defaults to `0`.
         background: the label outside the box. Defaults to `0`.
+        labels: the labels the box must hold (e.g. the brain's structures,
+            `synthlayers.freesurfer.SYNTHSEG_STRUCTURES`, to leave the rest
+            of the head out), or `None` for every label but `background`.
+            Defaults to `None`.
 
     Returns:
         A tuple of slices, one per axis (index any array of the same shape
@@ -309,15 +313,20 @@ def bounding_box(label_map, margin=0, background=0):
     """
     label_map = np.asarray(label_map)
     margins = _margins(margin, label_map.ndim)
-    foreground = label_map != background
+    if labels is None:
+        foreground = label_map != background
+    else:
+        labels = check_int_list(labels, "labels")
+        foreground = np.isin(label_map, labels)
     box = []
     for axis, extra in enumerate(margins):
         others = tuple(a for a in range(label_map.ndim) if a != axis)
         present = np.nonzero(np.any(foreground, axis=others))[0]
         if present.size == 0:
             raise ValueError(
-                f"`label_map` has no voxel other than background={background!r}; "
-                f"there is no box to crop to. Received: label_map with shape "
+                f"`label_map` has no voxel other than background={background!r}"
+                f"{'' if labels is None else f' among labels={labels!r}'}; there "
+                f"is no box to crop to. Received: label_map with shape "
                 f"{label_map.shape}"
             )
         start = max(0, int(present[0]) - extra)
@@ -327,18 +336,23 @@ def bounding_box(label_map, margin=0, background=0):
 
 
 @_renamed_argument("labels_map", "label_map")
-def crop_to_bounding_box(label_map, margin=0, background=0):
+def crop_to_bounding_box(label_map, margin=0, background=0, labels=None):
     """Crop a label map to the box around its non-background voxels.
 
     Whole-head maps (SynthSeg's are 256^3) often hold much background; a
     crop with a margin of a few voxels keeps every label and shrinks the
-    map, before `LabelsToImage` crops or pads to its `output_shape`.
+    map, before `LabelsToImage` crops or pads to its `output_shape`. With
+    `labels` the box is the one of those labels (e.g. the brain): the random
+    crop of `LabelsToImage.synthseg` (`placement="random"`) then moves the
+    output grid over the brain, never off it.
 
     Args:
         label_map: a label map (any number of axes).
         margin: voxels kept around the box on each side (clipped at the
             edges): a number, or one per axis. Defaults to `0`.
         background: the label outside the box. Defaults to `0`.
+        labels: the labels the box must hold, or `None` for every label but
+            `background`. Defaults to `None`.
 
     Returns:
         The cropped label map: a contiguous copy, same dtype.
@@ -355,4 +369,5 @@ def crop_to_bounding_box(label_map, margin=0, background=0):
     (4, 3)
     """
     label_map = np.asarray(label_map)
-    return np.ascontiguousarray(label_map[bounding_box(label_map, margin, background)])
+    box = bounding_box(label_map, margin, background, labels)
+    return np.ascontiguousarray(label_map[box])

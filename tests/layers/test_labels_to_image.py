@@ -327,3 +327,34 @@ def test_bad_inputs():
         ValueError, match=r"output_shape.*Received: output_shape=\(8, 8, 8\)"
     ):
         LabelsToImage(VALUES, output_shape=(8, 8, 8))(np.zeros((1, 8, 8, 1), "int32"))
+
+
+@pytest.mark.slow
+def test_random_crop_keeps_the_brain_in_view_on_real_maps():
+    """SynthSeg's 160^3 random crop of real 256^3 maps, cropped to the brain's
+    box first: the output grid moves over the brain and never off it."""
+    from synthlayers import datasets
+    from synthlayers.freesurfer import SYNTHSEG_STRUCTURES
+
+    data_dir = datasets.local_data_dir()
+    if data_dir is None:
+        pytest.skip("needs SYNTHLAYERS_DATA_DIR (the SynthSeg label maps)")
+    labels, classes = datasets.synthseg_generation_labels(data_dir)
+    generator = LabelsToImage.synthseg(
+        labels, classes=classes, output_shape=(160, 160, 160), seed=0
+    )
+    kept = []
+    for path in datasets.synthseg_label_map_paths(data_dir)[:2]:
+        label_map, _ = datasets.load_label_map(path)
+        brain = np.isin(label_map, SYNTHSEG_STRUCTURES).sum()
+        cropped = datasets.crop_to_bounding_box(
+            label_map, margin=8, labels=SYNTHSEG_STRUCTURES
+        )
+        batch = np.repeat(cropped[None, ..., None], 4, 0)
+        out = to_numpy(generator(batch)["segmentation_masks"])[..., 0]
+        for sample in out:
+            inside = np.isin(sample, SYNTHSEG_STRUCTURES)
+            kept.append(inside.sum() / brain)
+            centre = np.argwhere(inside).mean(0)
+            assert np.all(np.abs(centre - 80) < 56)  # never at the edge
+    assert min(kept) > 0.5, kept
