@@ -103,7 +103,7 @@ def test_spatial_transformer_model_and_saving(ndim, rng, tmp_path):
 
 
 @pytest.mark.parametrize("ndim", [2, 3])
-def test_integrate_velocity_layer(ndim, tmp_path):
+def test_integrate_velocity_layer(ndim):
     shape = SHAPES[ndim]
     velocity = np.zeros((1, *shape, ndim), "float32")
     velocity[..., 0] = 1.25
@@ -111,6 +111,13 @@ def test_integrate_velocity_layer(ndim, tmp_path):
     np.testing.assert_allclose(
         out, velocity, atol=1e-5
     )  # constant field: a translation
+    assert IntegrateVelocity.from_config(IntegrateVelocity(3).get_config()).steps == 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_integrate_velocity_compiled_model_and_saving(ndim, tmp_path):
+    shape = SHAPES[ndim]
     inputs = keras.Input((*[None] * ndim, ndim))
     model = keras.Model(inputs, IntegrateVelocity(steps=4)(inputs))
     model.compile(jit_compile=_jit())
@@ -118,7 +125,6 @@ def test_integrate_velocity_layer(ndim, tmp_path):
         np.random.default_rng(0).normal(0, 30, (1, *shape, ndim)), (0, *[2] * ndim, 0)
     ).astype("float32")
     _round_trip(model, smooth, tmp_path)
-    assert IntegrateVelocity.from_config(IntegrateVelocity(3).get_config()).steps == 3
 
 
 def test_bad_inputs():
