@@ -1,17 +1,33 @@
-"""Small, dependency-free figure helpers: montages and PNG files."""
+"""Deprecated: use `synthlayers.plot` (matplotlib figures with legends).
+
+The array helpers below stay importable for code written against them
+(the examples until they move to `synthlayers.plot`); they will be removed
+in a later release. `label_colors` now gives FreeSurfer's colours
+(`synthlayers.plot.label_colors`), so left and right structures share one.
+`write_png` stays a minimal writer (8-bit RGB, filter 0) until its last
+callers move to `synthlayers.plot.save_figure`.
+"""
 
 import struct
 import zlib
 
 import numpy as np
 
+from synthlayers import plot
+
 
 def label_colors(labels, seed=0):
-    """A fixed RGB colour (uint8) per label value; label 0 is black."""
-    rng = np.random.default_rng(seed)
-    colors = {int(v): rng.integers(60, 256, 3).astype("uint8") for v in sorted(labels)}
-    colors[0] = np.zeros(3, "uint8")
-    return colors
+    """A fixed RGB colour (uint8) per label value; label 0 is black.
+
+    Deprecated: use `synthlayers.plot.label_colors`. FreeSurfer values get
+    FreeSurfer's colours, other values a fixed colour of their own; `seed`
+    is ignored (kept for compatibility).
+    """
+    del seed
+    colors = plot.label_colors(set(int(v) for v in labels) | {0})
+    return {
+        v: np.round(np.multiply(rgb, 255)).astype("uint8") for v, rgb in colors.items()
+    }
 
 
 def colorize(label_slice, colors):
