@@ -365,3 +365,175 @@ def convert_freesurfer_segmentation(
         out[midline & ~on_left] = 41
     out[~np.isin(out, labels)] = 0
     return out
+
+
+# --- Registration ----------------------------------------------------------------
+
+REGISTRATION_STRUCTURES = (
+    2,
+    3,
+    4,
+    7,
+    8,
+    10,
+    11,
+    12,
+    16,
+    41,
+    42,
+    43,
+    46,
+    47,
+    49,
+    50,
+    51,
+)
+"""The large structures of the registration evaluation (FreeSurfer values).
+
+Left and right cerebral white matter (2, 41) and cortex (3, 42), lateral
+ventricles (4, 43), cerebellum white matter (7, 46) and cortex (8, 47),
+thalamus (10, 49), caudate (11, 50), putamen (12, 51), brainstem (16).
+"""
+
+
+def _check_displacement(displacement):
+    displacement = np.asarray(displacement)
+    if (
+        displacement.ndim < 2
+        or displacement.shape[-1] != displacement.ndim - 1
+        or not np.issubdtype(displacement.dtype, np.floating)
+    ):
+        raise ValueError(
+            "Expected `displacement` to be a float array of shape (*spatial, "
+            f"ndim) with ndim = len(spatial). Received: displacement with "
+            f"shape {displacement.shape} and dtype {displacement.dtype}"
+        )
+    return displacement
+
+
+def jacobian_statistics(displacement, mask=None, epsilon=1e-9):
+    """Folding and smoothness of a displacement field from its Jacobian.
+
+    The Jacobian determinant of `x -> x + d(x)` comes from
+    `synthlayers.ops.jacobian.jacobian_determinant` (central differences
+    inside, one-sided at the edges, as `numpy.gradient`), in float64.
+
+    - `folding_percent`: percentage of voxels with a determinant <= 0.
+    - `log_jacobian_sd`: standard deviation (population, `ddof=0`) of
+      `log(max(det, epsilon))` over the voxels (Learn2Reg's "SDlogJ";
+      folded voxels count with `log(epsilon)`).
+    - `jacobian_min`, `jacobian_max`: the extremes of the determinant.
+
+    Args:
+        displacement: float array `(*spatial, ndim)` in voxels (2D or 3D).
+        mask: boolean array of the spatial shape restricting the
+            statistics (e.g. the fixed brain), or None for all voxels.
+            Defaults to None.
+        epsilon: floor of the determinant before the logarithm. Defaults to
+            `1e-9`.
+
+    Returns:
+        A dict of floats: `folding_percent`, `log_jacobian_sd`,
+        `jacobian_min`, `jacobian_max`.
+
+    Raises:
+        ValueError: for a field that is not `(*spatial, ndim)` float, or a
+            mask of another shape or without any voxel.
+
+    Example:
+
+    >>> import numpy as np
+    >>> stats = jacobian_statistics(np.zeros((4, 5, 2)))
+    >>> stats["folding_percent"], stats["log_jacobian_sd"]
+    (0.0, 0.0)
+    """
+    from keras import ops
+
+    from synthlayers.ops.jacobian import jacobian_determinant
+
+    displacement = _check_displacement(displacement)
+    det = ops.convert_to_numpy(
+        jacobian_determinant(displacement[None].astype("float64"))
+    )[0]
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != det.shape or not mask.any():
+            raise ValueError(
+                "Expected `mask` to be a non-empty boolean array of the field's "
+                f"spatial shape {det.shape}. Received: mask with shape "
+                f"{mask.shape} and {int(mask.sum())} voxels"
+            )
+        det = det[mask]
+    det = det.ravel()
+    log_det = np.log(np.maximum(det, epsilon))
+    return {
+        "folding_percent": float(100.0 * np.mean(det <= 0)),
+        "log_jacobian_sd": float(np.std(log_det)),
+        "jacobian_min": float(det.min()),
+        "jacobian_max": float(det.max()),
+    }
+
+
+def evaluate_registration(
+    moved_labels,
+    fixed_labels,
+    displacement=None,
+    labels=REGISTRATION_STRUCTURES,
+    mask=None,
+):
+    """Dice of warped labels against the fixed labels, and field statistics.
+
+    Dice per structure by `dice_scores` (hard labels, background and
+    values outside `labels` excluded; a structure absent from the fixed
+    labels is NaN and left out of the mean).
+
+    Args:
+        moved_labels: the moving label map warped onto the fixed grid
+            (integer, FreeSurfer values).
+        fixed_labels: the fixed label map, same shape.
+        displacement: the field `(*spatial, ndim)` in voxels, or None (no
+            field statistics; e.g. no registration). Defaults to None.
+        labels: the evaluated structures, or None for every non-zero value
+            of `fixed_labels`. Defaults to `REGISTRATION_STRUCTURES`.
+        mask: restricts the field statistics, as in `jacobian_statistics`.
+            Defaults to None.
+
+    Returns:
+        A dict: `dice` (`{label: dice}`), `mean_dice`, `num_structures`,
+        and with a `displacement` the entries of `jacobian_statistics`.
+
+    Raises:
+        ValueError: as `dice_scores` and `jacobian_statistics`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> fixed = np.array([[0, 2, 2], [0, 41, 41]])
+    >>> result = evaluate_registration(fixed, fixed, np.zeros((2, 3, 2)))
+    >>> result["mean_dice"], result["folding_percent"]
+    (1.0, 0.0)
+    """
+    fixed_labels = _as_labels(fixed_labels, "fixed_labels")
+    if labels is None:
+        labels = [int(v) for v in np.unique(fixed_labels) if v != 0]
+        if not labels:
+            raise ValueError(
+                "Expected `fixed_labels` with a non-zero label when "
+                "`labels=None`. Received: fixed_labels with only zeros"
+            )
+    scores = dice_scores(moved_labels, fixed_labels, labels)
+    result = {
+        "dice": scores,
+        "mean_dice": mean_dice(scores),
+        "num_structures": sum(not math.isnan(v) for v in scores.values()),
+    }
+    if displacement is not None:
+        displacement = _check_displacement(displacement)
+        if displacement.shape[:-1] != fixed_labels.shape:
+            raise ValueError(
+                "Expected `displacement` on the grid of `fixed_labels`. "
+                f"Received: displacement.shape={displacement.shape}, "
+                f"fixed_labels.shape={fixed_labels.shape}"
+            )
+        result.update(jacobian_statistics(displacement, mask=mask))
+    return result

@@ -175,3 +175,82 @@ def test_bad_arguments():
         evaluation.dice_scores(a.astype(str), a)
     with pytest.raises(ValueError, match="left_right_axis.*left_right_axis=2"):
         evaluation.convert_freesurfer_segmentation(a, left_right_axis=2)
+
+
+# --- Registration ------------------------------------------------------------
+
+
+def numpy_jacobian_determinant(displacement):
+    """float64 reference: det(I + grad d) with numpy.gradient."""
+    ndim = displacement.shape[-1]
+    jacobian = np.empty(displacement.shape[:-1] + (ndim, ndim))
+    for i in range(ndim):
+        gradients = np.gradient(displacement[..., i], axis=tuple(range(ndim)))
+        for k in range(ndim):
+            jacobian[..., i, k] = gradients[k] + (i == k)
+    return np.linalg.det(jacobian)
+
+
+@pytest.mark.parametrize("shape", [(9, 8), (7, 6, 5)])
+def test_jacobian_statistics_match_numpy(rng, shape):
+    displacement = rng.normal(scale=0.6, size=shape + (len(shape),))
+    det = numpy_jacobian_determinant(displacement)
+    assert (det <= 0).any() and (det > 0).any()  # the reference sees folding
+    stats = evaluation.jacobian_statistics(displacement)
+    assert stats["folding_percent"] == pytest.approx(100 * np.mean(det <= 0))
+    log_det = np.log(np.maximum(det, 1e-9))
+    assert stats["log_jacobian_sd"] == pytest.approx(np.std(log_det), rel=1e-9)
+    assert stats["jacobian_min"] == pytest.approx(det.min(), rel=1e-9)
+    assert stats["jacobian_max"] == pytest.approx(det.max(), rel=1e-9)
+    mask = np.zeros(shape, bool)
+    mask[1:-1, 1:-1] = True
+    masked = evaluation.jacobian_statistics(displacement.astype("float32"), mask)
+    assert masked["folding_percent"] == pytest.approx(100 * np.mean(det[mask] <= 0))
+    assert masked["log_jacobian_sd"] == pytest.approx(
+        np.std(np.log(np.maximum(det[mask], 1e-9))), rel=1e-4
+    )
+
+
+def test_jacobian_statistics_of_an_affine_field():
+    # d(x) = (A - I) x: det = det(A) everywhere, no folding, SD 0.
+    a = np.array([[1.2, 0.1], [0.0, 0.9]])
+    grid = np.stack(np.meshgrid(np.arange(6.0), np.arange(7.0), indexing="ij"), -1)
+    stats = evaluation.jacobian_statistics(grid @ (a - np.eye(2)).T)
+    assert stats["folding_percent"] == 0.0
+    assert stats["log_jacobian_sd"] == pytest.approx(0.0, abs=1e-12)
+    assert stats["jacobian_min"] == pytest.approx(np.linalg.det(a))
+
+
+def test_jacobian_statistics_reject_bad_fields():
+    with pytest.raises(ValueError, match="displacement"):
+        evaluation.jacobian_statistics(np.zeros((4, 4, 3)))
+    with pytest.raises(ValueError, match="mask"):
+        evaluation.jacobian_statistics(np.zeros((4, 4, 2)), np.zeros((4, 4), bool))
+
+
+def test_evaluate_registration_dice_and_field(rng):
+    fixed = rng.choice([0, 2, 3, 41, 99], size=(12, 10))
+    moved = np.where(rng.random((12, 10)) < 0.3, 0, fixed)
+    result = evaluation.evaluate_registration(
+        moved, fixed, np.zeros((12, 10, 2)), labels=[2, 3, 41, 4]
+    )
+    for label in (2, 3, 41):
+        a, b = moved == label, fixed == label
+        assert result["dice"][label] == pytest.approx(
+            2 * np.sum(a & b) / (a.sum() + b.sum())
+        )
+    assert math.isnan(result["dice"][4])
+    assert result["num_structures"] == 3
+    assert result["mean_dice"] == pytest.approx(
+        np.mean([result["dice"][k] for k in (2, 3, 41)])
+    )
+    assert result["folding_percent"] == 0.0
+    # labels=None: every non-zero value of the fixed map, 99 included.
+    every = evaluation.evaluate_registration(moved, fixed, labels=None)
+    assert set(every["dice"]) == {2, 3, 41, 99}
+    assert "folding_percent" not in every
+    with pytest.raises(ValueError, match="displacement"):
+        evaluation.evaluate_registration(moved, fixed, np.zeros((5, 5, 2)))
+    assert 2 in evaluation.REGISTRATION_STRUCTURES and 0 not in (
+        evaluation.REGISTRATION_STRUCTURES
+    )
