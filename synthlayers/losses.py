@@ -1,4 +1,6 @@
-"""Segmentation losses: soft Dice, cross-entropy, SynthSeg's weighted-L2 warm-up.
+"""Losses: soft Dice, cross-entropy, SynthSeg's weighted-L2 warm-up; registration.
+
+Segmentation:
 
 Targets (`y_true`) are either integer labels `(batch, *spatial, 1)` with
 values in `0..num_classes-1` (any other value belongs to no class) or one-hot
@@ -8,11 +10,19 @@ float before a `Loss` sees it, so the two are told apart by their number of
 channels: one channel against several predicted classes means labels. Each
 loss returns one value per sample, which Keras averages over the batch
 (`reduction="sum_over_batch_size"`, with `sample_weight` if given).
+
+Registration (SynthMorph, VoxelMorph): the label Dice above on one-hot
+label maps (the fixed labels against the moving labels warped linearly,
+see `synthlayers.models.RegistrationModel`), `GradientLoss` (the L2
+gradient penalty of a displacement field, VoxelMorph's `Grad("l2")`), and
+for images of one contrast `MeanSquaredErrorLoss` and `LocalNCCLoss`
+(VoxelMorph's `NCC`, window 9).
 """
 
 import numbers
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -137,6 +147,29 @@ def _check_dice_arguments(
     return weights
 
 
+def _check_labels(labels, num_classes=None):
+    """`labels` (channel indices) as a sorted list of distinct ints."""
+    try:
+        values = list(labels)
+    except TypeError:
+        values = None
+    if (
+        not values
+        or any(
+            not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 0
+            for v in values
+        )
+        or len(set(values)) != len(values)
+        or (num_classes is not None and max(values) >= num_classes)
+    ):
+        limit = "" if num_classes is None else f" below {num_classes}"
+        raise ValueError(
+            "`labels` must be a non-empty list of distinct channel indices "
+            f"(integers >= 0{limit}). Received: labels={labels!r}"
+        )
+    return sorted(int(v) for v in values)
+
+
 @keras.saving.register_keras_serializable(package="synthlayers")
 def dice_loss(
     y_true,
@@ -146,13 +179,15 @@ def dice_loss(
     smooth=1e-5,
     squared=True,
     ignore_absent_labels=False,
+    labels=None,
 ):
     """Soft Dice loss per sample: one minus the (weighted) mean label Dice.
 
     `1 - sum_k w_k D_k / sum_k w_k` with `D_k` from `dice_scores` (SynthSeg's
     `DiceLoss`: `squared=True`, equal weights, background included); with
     `ignore_absent_labels=True` the sums run over the labels present in the
-    sample's target only (0 if none is). See `DiceLoss` for the arguments.
+    sample's target only (0 if none is); with `labels`, over those channels
+    only. See `DiceLoss` for the arguments.
 
     Returns:
         `(batch,)` float32 losses in `[0, 1]`.
@@ -183,6 +218,15 @@ def dice_loss(
                 f"the background). Received: y_pred.shape={tuple(y_pred.shape)}"
             )
         weights = [0.0] + list(weights[1:])
+    if labels is not None:
+        chosen = _check_labels(labels, num_classes)
+        weights = [w if k in chosen else 0.0 for k, w in enumerate(weights)]
+        if sum(weights) <= 0:
+            raise ValueError(
+                "`labels` must select at least one label of positive weight "
+                "(the background only with include_background=True). "
+                f"Received: labels={labels!r}"
+            )
     weights = ops.convert_to_tensor([w / sum(weights) for w in weights], "float32")
     if not ignore_absent_labels:
         return 1.0 - ops.sum(scores * weights, axis=-1)
@@ -277,6 +321,9 @@ class DiceLoss(keras.losses.Loss):
             with 1). Its gradient reaches every voxel, also where the Dice of
             a small structure is flat. Defaults to `0.0` (Dice only,
             SynthSeg).
+        labels: channel indices to average over (a label subset, e.g. the
+            structures whose overlap a registration should optimise); the
+            others weigh 0. Defaults to `None`: all channels.
         reduction: Keras loss reduction over the batch. Defaults to
             `"sum_over_batch_size"`.
         name: name of the loss. Defaults to `"dice_loss"`.
@@ -305,6 +352,7 @@ class DiceLoss(keras.losses.Loss):
         squared=True,
         ignore_absent_labels=False,
         cross_entropy_weight=0.0,
+        labels=None,
         reduction="sum_over_batch_size",
         name="dice_loss",
         dtype=None,
@@ -313,6 +361,7 @@ class DiceLoss(keras.losses.Loss):
         weights = _check_dice_arguments(
             label_weights, include_background, smooth, ignore_absent_labels
         )
+        self.labels = None if labels is None else _check_labels(labels)
         self.label_weights = weights
         self.include_background = include_background
         self.smooth = float(smooth)
@@ -336,6 +385,7 @@ class DiceLoss(keras.losses.Loss):
             smooth=self.smooth,
             squared=self.squared,
             ignore_absent_labels=self.ignore_absent_labels,
+            labels=self.labels,
         )
         if self.cross_entropy_weight:
             loss = loss + self.cross_entropy_weight * cross_entropy(y_true, y_pred)
@@ -350,6 +400,7 @@ class DiceLoss(keras.losses.Loss):
             squared=self.squared,
             ignore_absent_labels=self.ignore_absent_labels,
             cross_entropy_weight=self.cross_entropy_weight,
+            labels=self.labels,
         )
         return config
 
@@ -465,4 +516,337 @@ class WeightedL2Loss(keras.losses.Loss):
     def get_config(self):
         config = super().get_config()
         config["target_value"] = self.target_value
+        return config
+
+
+# --- registration ------------------------------------------------------------
+
+
+def _check_same_shape(y_true, y_pred):
+    if tuple(y_true.shape) != tuple(y_pred.shape) or len(y_pred.shape) not in (4, 5):
+        raise ValueError(
+            "Expected y_true and y_pred of the same shape (batch, *spatial, "
+            "channels) with 2 or 3 spatial axes. Received: "
+            f"y_true.shape={tuple(y_true.shape)}, y_pred.shape={tuple(y_pred.shape)}"
+        )
+
+
+def _check_penalty(penalty):
+    if penalty not in ("l1", "l2"):
+        raise ValueError(
+            f"`penalty` must be 'l1' or 'l2'. Received: penalty={penalty!r}"
+        )
+    return penalty
+
+
+@keras.saving.register_keras_serializable(package="synthlayers")
+def gradient_penalty(displacement, penalty="l2"):
+    """Smoothness penalty of a displacement field per sample (VoxelMorph's `Grad`).
+
+    Forward differences `u[x + e_d] - u[x]` along each spatial axis `d`,
+    squared (`"l2"`) or absolute (`"l1"`), averaged over the voxels and
+    components for each axis, then averaged over the axes:
+    `mean_d mean_{x, i} (d_d u_i)(x) ** 2`. This is VoxelMorph's
+    `Grad(penalty, loss_mult=None)` (TensorFlow) and neurite's
+    `spatial_gradient` (PyTorch), which SynthMorph weighs by 1 on the
+    full-resolution displacement.
+
+    Args:
+        displacement: `(batch, *spatial, ndim)` field (voxels).
+        penalty: `"l2"` or `"l1"`. Defaults to `"l2"`.
+
+    Returns:
+        `(batch,)` float32 penalties, >= 0.
+
+    Example:
+
+    >>> import numpy as np
+    >>> field = np.zeros((1, 4, 4, 2), "float32")
+    >>> field[:, :, :, 0] = np.arange(4)  # u_0 grows by 1 along axis 0
+    >>> np.asarray(gradient_penalty(field)).tolist()  # (1/2 + 0) / 2
+    [0.25]
+    """
+    _check_penalty(penalty)
+    u = ops.cast(ops.convert_to_tensor(displacement), "float32")
+    ndim = len(u.shape) - 2
+    if ndim < 1:
+        raise ValueError(
+            "Expected `displacement` of shape (batch, *spatial, ndim). "
+            f"Received: displacement.shape={tuple(u.shape)}"
+        )
+    terms = []
+    for axis in range(1, ndim + 1):
+        size = u.shape[axis]
+        if size is not None and size < 2:
+            terms.append(ops.zeros_like(u[:, 0, ...][..., 0]))
+            continue
+        upper = [slice(None)] * len(u.shape)
+        lower = [slice(None)] * len(u.shape)
+        upper[axis] = slice(1, None)
+        lower[axis] = slice(None, -1)
+        difference = u[tuple(upper)] - u[tuple(lower)]
+        values = ops.square(difference) if penalty == "l2" else ops.abs(difference)
+        terms.append(ops.mean(values, axis=tuple(range(1, ndim + 2))))
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total / ndim
+
+
+@keras.saving.register_keras_serializable(package="synthlayers")
+class GradientLoss(keras.losses.Loss):
+    """L2 (or L1) gradient penalty of a displacement field; `y_true` is ignored.
+
+    `gradient_penalty(y_pred)`: VoxelMorph's `Grad("l2")` regulariser, the
+    mean squared forward difference of the field along each axis, averaged
+    over the axes. SynthMorph adds it with weight 1 to the label Dice,
+    computed on the full-resolution displacement (not on the half-resolution
+    velocity field).
+
+    Args:
+        penalty: `"l2"` or `"l1"`. Defaults to `"l2"`.
+        reduction: Keras loss reduction over the batch. Defaults to
+            `"sum_over_batch_size"`.
+        name: name of the loss. Defaults to `"gradient_loss"`.
+        dtype: dtype of the computation. Defaults to `None` (float32).
+
+    Call arguments:
+        y_true: ignored (give any tensor, e.g. `y_pred` itself).
+        y_pred: displacement `(batch, *spatial, ndim)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> field = np.zeros((1, 8, 8, 2), "float32")
+    >>> float(GradientLoss()(field, field))
+    0.0
+    """
+
+    def __init__(
+        self,
+        penalty="l2",
+        reduction="sum_over_batch_size",
+        name="gradient_loss",
+        dtype=None,
+    ):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.penalty = _check_penalty(penalty)
+
+    def call(self, y_true, y_pred):
+        return gradient_penalty(y_pred, penalty=self.penalty)
+
+    def get_config(self):
+        config = super().get_config()
+        config["penalty"] = self.penalty
+        return config
+
+
+@keras.saving.register_keras_serializable(package="synthlayers")
+def mean_squared_error(y_true, y_pred):
+    """Mean squared intensity difference per sample, over voxels and channels.
+
+    Returns:
+        `(batch,)` float32 values.
+
+    Example:
+
+    >>> import numpy as np
+    >>> a, b = np.zeros((1, 2, 2, 1)), np.ones((1, 2, 2, 1))
+    >>> np.asarray(mean_squared_error(a, b)).tolist()
+    [1.0]
+    """
+    y_true = ops.cast(ops.convert_to_tensor(y_true), "float32")
+    y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
+    _check_same_shape(y_true, y_pred)
+    return ops.mean(
+        ops.square(y_true - y_pred), axis=tuple(range(1, len(y_pred.shape)))
+    )
+
+
+@keras.saving.register_keras_serializable(package="synthlayers")
+class MeanSquaredErrorLoss(keras.losses.Loss):
+    """Mean squared intensity difference, for registering images of one contrast.
+
+    `mean((fixed - moved) ** 2)` over voxels and channels, per sample
+    (VoxelMorph's `MSE`). Only meaningful when moving and fixed images share
+    their contrast and intensity scale.
+
+    Args:
+        reduction: Keras loss reduction over the batch. Defaults to
+            `"sum_over_batch_size"`.
+        name: name of the loss. Defaults to `"mean_squared_error_loss"`.
+        dtype: dtype of the computation. Defaults to `None` (float32).
+
+    Call arguments:
+        y_true: the fixed images `(batch, *spatial, channels)`.
+        y_pred: the moved images, same shape.
+
+    Example:
+
+    >>> import numpy as np
+    >>> float(MeanSquaredErrorLoss()(np.zeros((1, 4, 4, 1)), np.ones((1, 4, 4, 1))))
+    1.0
+    """
+
+    def __init__(
+        self,
+        reduction="sum_over_batch_size",
+        name="mean_squared_error_loss",
+        dtype=None,
+    ):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+
+    def call(self, y_true, y_pred):
+        return mean_squared_error(y_true, y_pred)
+
+
+def _check_window(window, ndim=None):
+    entries = window if isinstance(window, (list, tuple)) else [window]
+    valid = bool(entries) and all(
+        isinstance(w, numbers.Integral) and not isinstance(w, bool) and w >= 1
+        for w in entries
+    )
+    if valid and ndim is not None and len(entries) not in (1, ndim):
+        valid = False
+    if not valid:
+        expected = "" if ndim is None else f" or a list of {ndim}"
+        raise ValueError(
+            f"`window` must be a positive integer{expected} (one per spatial "
+            f"axis). Received: window={window!r}"
+        )
+    if ndim is None:
+        return window if isinstance(window, int) else [int(w) for w in entries]
+    return [int(entries[0])] * ndim if len(entries) == 1 else [int(w) for w in entries]
+
+
+def _box_sums(x, window):
+    """Sums over a centred box (zeros outside), separable, per channel.
+
+    `x` is `(batch, *spatial, channels)`; the box is `window[d]` voxels along
+    axis `d`, centred like a `"same"` convolution (for an even width, one
+    more voxel after the centre than before).
+    """
+    ndim = len(x.shape) - 2
+    channels = x.shape[-1]
+    spatial = tuple(x.shape[1:-1])
+    # Channels into the batch: one single-channel convolution per axis.
+    perm = (0, ndim + 1, *range(1, ndim + 1))
+    y = ops.reshape(ops.transpose(x, perm), (-1, *spatial, 1))
+    for axis, width in enumerate(window):
+        if width == 1:
+            continue
+        shape = [1] * ndim
+        shape[axis] = width
+        kernel = ops.ones((*shape, 1, 1), dtype=y.dtype)
+        y = ops.conv(y, kernel, strides=1, padding="same")
+    y = ops.reshape(y, (-1, channels, *spatial))
+    return ops.transpose(y, (0, *range(2, ndim + 2), 1))
+
+
+@keras.saving.register_keras_serializable(package="synthlayers")
+def local_ncc(y_true, y_pred, window=9, epsilon=1e-5):
+    """Local squared normalised cross-correlation per sample (VoxelMorph's `NCC`).
+
+    In a `window`-wide box around each voxel (sums with zeros outside the
+    image, as a `"same"` convolution), with `n` the box size:
+    `cc = cross ** 2 / (var_t * var_p + epsilon)` where
+    `cross = sum(t p) - sum(t) sum(p) / n`, `var_t = sum(t^2) - sum(t)^2 / n`
+    (likewise `var_p`), averaged over voxels and channels. In `[0, 1]`
+    (1: locally linearly related intensities). VoxelMorph's TensorFlow
+    `NCC(win=9, eps=1e-5)` returns `-cc`; neurite's PyTorch `ncc` returns
+    `cc`. Computed in float32.
+
+    Args:
+        y_true: `(batch, *spatial, channels)`, e.g. the fixed images.
+        y_pred: the same shape, e.g. the moved images.
+        window: box width in voxels, an integer or one per spatial axis.
+            Defaults to `9`.
+        epsilon: added to the denominator. Defaults to `1e-5`.
+
+    Returns:
+        `(batch,)` float32 values.
+
+    Example:
+
+    >>> import numpy as np
+    >>> image = np.random.default_rng(0).random((1, 16, 16, 1))
+    >>> bool(np.asarray(local_ncc(image, 2 * image + 1))[0] > 0.99)
+    True
+    """
+    y_true = ops.cast(ops.convert_to_tensor(y_true), "float32")
+    y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
+    _check_same_shape(y_true, y_pred)
+    ndim = len(y_pred.shape) - 2
+    window = _check_window(window, ndim)
+    if not _is_number(epsilon) or epsilon < 0:
+        raise ValueError(
+            f"`epsilon` must be a number >= 0. Received: epsilon={epsilon!r}"
+        )
+    channels = y_pred.shape[-1]
+    moments = ops.concatenate(
+        [y_true, y_pred, y_true * y_true, y_pred * y_pred, y_true * y_pred], axis=-1
+    )
+    sums = _box_sums(moments, window)
+    t, p, tt, pp, tp = (sums[..., i * channels : (i + 1) * channels] for i in range(5))
+    size = float(np.prod(window))
+    cross = tp - t * p / size
+    var_t = tt - t * t / size
+    var_p = pp - p * p / size
+    cc = cross * cross / (var_t * var_p + epsilon)
+    return ops.mean(cc, axis=tuple(range(1, ndim + 2)))
+
+
+@keras.saving.register_keras_serializable(package="synthlayers")
+class LocalNCCLoss(keras.losses.Loss):
+    """Negative local normalised cross-correlation (VoxelMorph's `NCC` loss).
+
+    `-local_ncc(fixed, moved, window)`: VoxelMorph's TensorFlow
+    `NCC(win=9).loss`, between -1 (perfect local linear agreement) and 0.
+    For images of one contrast (or contrasts related linearly within a few
+    voxels); SynthMorph's contrast-agnostic training uses the label Dice
+    instead.
+
+    Args:
+        window: box width in voxels, an integer or one per spatial axis.
+            Defaults to `9` (VoxelMorph).
+        epsilon: added to the denominator. Defaults to `1e-5` (VoxelMorph).
+        reduction: Keras loss reduction over the batch. Defaults to
+            `"sum_over_batch_size"`.
+        name: name of the loss. Defaults to `"local_ncc_loss"`.
+        dtype: dtype of the computation. Defaults to `None` (float32).
+
+    Call arguments:
+        y_true: the fixed images `(batch, *spatial, channels)`.
+        y_pred: the moved images, same shape.
+
+    Example:
+
+    >>> import numpy as np
+    >>> image = np.random.default_rng(0).random((1, 16, 16, 1))
+    >>> round(float(LocalNCCLoss()(image, image)), 3)
+    -1.0
+    """
+
+    def __init__(
+        self,
+        window=9,
+        epsilon=1e-5,
+        reduction="sum_over_batch_size",
+        name="local_ncc_loss",
+        dtype=None,
+    ):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.window = _check_window(window)
+        if not _is_number(epsilon) or epsilon < 0:
+            raise ValueError(
+                f"`epsilon` must be a number >= 0. Received: epsilon={epsilon!r}"
+            )
+        self.epsilon = float(epsilon)
+
+    def call(self, y_true, y_pred):
+        return -local_ncc(y_true, y_pred, window=self.window, epsilon=self.epsilon)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(window=self.window, epsilon=self.epsilon)
         return config

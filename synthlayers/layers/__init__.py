@@ -3,6 +3,7 @@
 from synthlayers.layers.labels import OneHot
 from synthlayers.layers.labels import RemapLabels
 from synthlayers.layers.labels_to_image import LabelsToImage
+from synthlayers.layers.labels_to_image_pair import LabelsToImagePair
 from synthlayers.layers.normalize_intensity import NormalizeIntensity
 from synthlayers.layers.random_affine import RandomAffine
 from synthlayers.layers.random_bias_field import RandomBiasField
