@@ -6,9 +6,14 @@ never resampled); an array with an affine goes through `io.to_ras`. The
 network grid is the input's field of view at the training voxel size
 (`synthlayers.resampling`: centred grids, linear resampling with a Gaussian
 pre-blur where it downsamples, nearest neighbour for labels).
+
+Non-finite voxels (NaN, infinity) are refused by default: one of them makes
+the percentiles of the normalisation NaN and the whole output background.
+`nan_policy="zero"` sets them to 0 instead and says so in a warning.
 """
 
 import os
+import warnings
 
 import numpy as np
 
@@ -65,6 +70,73 @@ def normalize_intensities(image, percentiles=(0.5, 99.5)):
     lo, hi = np.percentile(image, (low, high))
     scale = 1.0 / (hi - lo) if hi > lo else 0.0
     return np.clip((image - lo) * scale, 0, 1).astype("float32")
+
+
+NAN_POLICIES = ("raise", "zero")
+"""What to do with non-finite voxels: refuse the scan, or set them to 0."""
+
+
+def check_finite_voxels(image, nan_policy="raise", name="image"):
+    """Refuse, or repair with a warning, the non-finite voxels of a scan.
+
+    One NaN voxel makes the percentiles of `normalize_intensities` NaN and a
+    network's output background everywhere, so non-finite voxels (NaN, +inf,
+    -inf) are never passed on silently. With `nan_policy="raise"` they are
+    an error; with `"zero"` they are set to 0 (the value scanners and
+    resampling tools give voxels outside the field of view) before the
+    intensities are normalised, and a `UserWarning` gives their count.
+
+    Args:
+        image: array of any shape.
+        nan_policy: `"raise"` or `"zero"`. Defaults to `"raise"`.
+        name: how errors and warnings name the image. Defaults to
+            `"image"`.
+
+    Returns:
+        `image` as it is when all its voxels are finite, else a float32 copy
+        with the non-finite voxels set to 0 (`"zero"`).
+
+    Raises:
+        ValueError: when `nan_policy` is not one of `NAN_POLICIES`, or when
+            the image has non-finite voxels and `nan_policy="raise"` (the
+            message gives their count).
+
+    Example:
+
+    >>> import numpy as np, warnings
+    >>> scan = np.ones((4, 4, 4), "float32")
+    >>> scan[0, 0, 0] = np.nan
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     repaired = check_finite_voxels(scan, nan_policy="zero")
+    >>> float(repaired[0, 0, 0]), str(caught[0].message)[:38]
+    (0.0, 'image: 1 non-finite voxel (NaN or inf)')
+    """
+    if nan_policy not in NAN_POLICIES:
+        raise ValueError(
+            f"Expected `nan_policy` to be one of {NAN_POLICIES}. "
+            f"Received: nan_policy={nan_policy!r}"
+        )
+    image = np.asarray(image)
+    if not np.issubdtype(image.dtype, np.floating):
+        return image  # integers are finite
+    finite = np.isfinite(image)
+    count = int(finite.size - np.count_nonzero(finite))
+    if not count:
+        return image
+    voxels = f"{count} non-finite voxel{'s' if count > 1 else ''} (NaN or inf)"
+    if nan_policy == "raise":
+        raise ValueError(
+            f"Expected `{name}` with finite voxels only. Received: {name} with "
+            f"{voxels} out of {image.size}. Pass nan_policy='zero' to set them "
+            "to 0."
+        )
+    warnings.warn(
+        f"{name}: {voxels} out of {image.size} set to 0 (nan_policy='zero').",
+        UserWarning,
+        stacklevel=2,
+    )
+    return np.where(finite, image, 0).astype("float32")
 
 
 class _Grid:
@@ -128,15 +200,29 @@ def _load_path(path, voxel_size, affine):
     return data, volume.voxel_sizes, volume.to_original, volume.original_affine
 
 
-def _prepare(image, voxel_size, affine):
+def _prepare(image, voxel_size, affine, nan_policy="raise"):
     """RAS data, RAS voxel sizes, a function back to the input order, its affine.
 
     A path loads with `io.load_volume`; a nibabel image or an array with
     `affine` is brought to RAS+ with `io.to_ras`; an array with `voxel_size`
     (or nothing: 1 mm) is taken as RAS+ already. The affine returned is the
     one to write results with in the input's voxel order (None for a 2D
-    array).
+    array). Non-finite voxels follow `nan_policy` (`check_finite_voxels`).
     """
+    if nan_policy not in NAN_POLICIES:
+        raise ValueError(
+            f"Expected `nan_policy` to be one of {NAN_POLICIES}. "
+            f"Received: nan_policy={nan_policy!r}"
+        )
+    data, sizes, to_input_order, save_affine = _prepare_finite(
+        image, voxel_size, affine
+    )
+    name = f"image {os.fspath(image)!r}" if _is_path(image) else "image"
+    data = check_finite_voxels(data, nan_policy, name=name)
+    return data, sizes, to_input_order, save_affine
+
+
+def _prepare_finite(image, voxel_size, affine):
     if _is_path(image):
         return _load_path(image, voxel_size, affine)
     if hasattr(image, "dataobj") and hasattr(image, "affine"):  # nibabel image
