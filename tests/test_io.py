@@ -215,3 +215,77 @@ def test_bad_arrays(tmp_path):
     nibabel.save(nibabel.Nifti1Image(np.zeros((3, 4), "float32"), np.eye(4)), path)
     with pytest.raises(ValueError, match="at least 3 dimensions. Received"):
         io.load_volume(path)
+
+
+# --- Displacement fields ---------------------------------------------------------
+
+
+def test_displacement_field_nifti_is_a_ras_mm_vector_image(tmp_path, rng):
+    # An LIA grid with 2 mm voxels along its first axis.
+    affine = np.array(
+        [[-2.0, 0, 0, 10], [0, 0, 1.0, -5], [0, -1.0, 0, 7], [0, 0, 0, 1]]
+    )
+    displacement = rng.normal(size=(4, 5, 6, 3)).astype("float32")
+    path = io.save_displacement_field(tmp_path / "warp.nii.gz", displacement, affine)
+    image = nibabel.load(path)
+    assert image.shape == (4, 5, 6, 1, 3)
+    assert image.get_data_dtype() == np.float32
+    assert image.header.get_intent()[0] == "displacement vector"
+    assert int(image.header["intent_code"]) == 1006
+    np.testing.assert_allclose(image.affine, affine)
+    assert image.header.get_xyzt_units()[0] == "mm"
+    stored = np.asarray(image.dataobj)[:, :, :, 0]
+    # World vectors: voxel step along axis 0 is -2 mm in x, axis 1 is -1 mm
+    # in z, axis 2 is +1 mm in y.
+    expected = np.stack(
+        [
+            -2 * displacement[..., 0],
+            displacement[..., 2],
+            -displacement[..., 1],
+        ],
+        -1,
+    )
+    np.testing.assert_allclose(stored, expected, rtol=1e-6)
+    # The voxel x + d(x) is at the world point p + D(p).
+    x = np.array([1, 2, 3])
+    p = affine[:3, :3] @ x + affine[:3, 3]
+    target = affine[:3, :3] @ (x + displacement[1, 2, 3]) + affine[:3, 3]
+    np.testing.assert_allclose(p + stored[1, 2, 3], target, rtol=1e-5)
+
+
+def test_displacement_field_round_trip_in_ras(tmp_path, rng):
+    affine = np.array(
+        [[-2.0, 0, 0, 10], [0, 0, 1.0, -5], [0, -1.0, 0, 7], [0, 0, 0, 1]]
+    )
+    displacement = rng.normal(size=(4, 5, 6, 3)).astype("float32")
+    path = io.save_displacement_field(tmp_path / "warp.nii", displacement, affine)
+    ras_voxels, ras_affine = io.load_displacement_field(path)
+    ras_mm, _ = io.load_displacement_field(path, units="mm")
+    # The same field on the RAS+ grid: reorder the voxels, re-express the
+    # vectors along the RAS+ axes.
+    data_ras, expected_affine = io.to_ras(displacement, affine)
+    np.testing.assert_allclose(ras_affine, expected_affine)
+    world = io.displacement_to_world(np.ascontiguousarray(data_ras), affine)
+    np.testing.assert_allclose(ras_mm, world, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        ras_voxels, io.displacement_to_voxels(world, ras_affine), rtol=1e-5, atol=1e-6
+    )
+    assert ras_voxels.shape == (4, 6, 5, 3)
+    # Writing in mm gives the same file content.
+    again = io.save_displacement_field(
+        tmp_path / "again.nii", ras_mm, ras_affine, units="mm"
+    )
+    np.testing.assert_allclose(io.load_displacement_field(again)[0], ras_voxels)
+
+
+def test_displacement_field_rejects_bad_input(tmp_path):
+    with pytest.raises(ValueError, match="displacement"):
+        io.save_displacement_field(tmp_path / "w.nii", np.zeros((4, 4, 2)), np.eye(4))
+    with pytest.raises(ValueError, match="units"):
+        io.save_displacement_field(
+            tmp_path / "w.nii", np.zeros((2, 2, 2, 3)), np.eye(4), units="cm"
+        )
+    with pytest.raises(ValueError, match="path"):
+        io.save_displacement_field(
+            tmp_path / "w.mgz", np.zeros((2, 2, 2, 3)), np.eye(4)
+        )
