@@ -1,5 +1,7 @@
 """Tests for the shared validation vocabulary: each error names the argument."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -186,3 +188,30 @@ def test_check_shape():
             v.check_shape(bad, "output_shape")
     with _raises("output_shape", ""):
         v.check_shape([4, 4], "output_shape", ndim=3)
+
+
+DEFAULT = 0.04
+
+
+def test_renamed_argument_without_the_old_name():
+    kwargs = {"name": "layer"}
+    assert v.renamed_argument(kwargs, "svf_shape", "grid_shape", 8, DEFAULT) == 8
+    assert kwargs == {"name": "layer"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        v.renamed_argument({}, "svf_shape", "grid_shape", DEFAULT, DEFAULT)
+
+
+def test_renamed_argument_warns_and_pops_the_old_name():
+    kwargs = {"svf_shape": 8, "name": "layer"}
+    with pytest.warns(DeprecationWarning, match="`svf_shape`.*use `grid_shape`"):
+        value = v.renamed_argument(kwargs, "svf_shape", "grid_shape", DEFAULT, DEFAULT)
+    assert value == 8
+    assert kwargs == {"name": "layer"}
+
+
+def test_renamed_argument_both_names_is_an_error():
+    with pytest.raises(
+        ValueError, match="pass only `grid_shape`.*Received: grid_shape=0.05"
+    ):
+        v.renamed_argument({"svf_shape": 8}, "svf_shape", "grid_shape", 0.05, DEFAULT)

@@ -12,6 +12,7 @@ from synthlayers.layers.sampling import where_mask
 from synthlayers.layers.spatial_base import BaseSpatialLayer
 from synthlayers.ops.affine import affine_matrix
 from synthlayers.ops.grid import sampling_coordinates
+from synthlayers.validation import check_bool
 from synthlayers.validation import check_choice
 from synthlayers.validation import check_probability
 from synthlayers.validation import parse_axis_ranges
@@ -45,7 +46,13 @@ class AffineSampler:
         names=None,
     ):
         self.names = {
-            name: name for name in (*AFFINE_PARAMETERS, "distribution", "probability")
+            name: name
+            for name in (
+                *AFFINE_PARAMETERS,
+                "distribution",
+                "isotropic_scaling",
+                "probability",
+            )
         }
         self.names.update(names or {})
         self.values = {
@@ -59,7 +66,9 @@ class AffineSampler:
         self.distribution = check_choice(
             distribution, self.names["distribution"], DISTRIBUTIONS
         )
-        self.isotropic_scaling = bool(isotropic_scaling)
+        self.isotropic_scaling = check_bool(
+            isotropic_scaling, self.names["isotropic_scaling"]
+        )
         self.probability = check_probability(probability, self.names["probability"])
 
     def ranges(self, name, ndim):

@@ -76,8 +76,9 @@ class RandomSpatialTransform(BaseSpatialLayer):
             `SpatialTransformer`), and `"affine"`, the
             `(batch, ndim + 1, ndim + 1)` matrix `A`. The output is then
             always a dict. Defaults to `False`.
-        seed: integer seed; the affine and deformation samplers use seeds
-            derived from it. Defaults to `None`.
+        seed: integer seed of the layer's `SeedGenerator`, from which the
+            placement, the affine and the deformation are drawn in turn.
+            Defaults to `None`.
         **kwargs: base layer arguments such as `name` and `dtype`.
 
     Call arguments:
