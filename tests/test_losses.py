@@ -3,10 +3,16 @@ import numpy as np
 import pytest
 
 from synthlayers.losses import DiceLoss
+from synthlayers.losses import GradientLoss
+from synthlayers.losses import LocalNCCLoss
+from synthlayers.losses import MeanSquaredErrorLoss
 from synthlayers.losses import WeightedL2Loss
 from synthlayers.losses import cross_entropy
 from synthlayers.losses import dice_loss
 from synthlayers.losses import dice_scores
+from synthlayers.losses import gradient_penalty
+from synthlayers.losses import local_ncc
+from synthlayers.losses import mean_squared_error
 from synthlayers.losses import one_hot_targets
 from synthlayers.losses import weighted_l2_loss
 from tests.helpers import to_numpy
@@ -380,3 +386,151 @@ def test_weighted_l2_config_and_errors():
     for bad in (0, -1, "5", True):
         with pytest.raises(ValueError, match="target_value"):
             WeightedL2Loss(target_value=bad)
+
+
+# --- registration losses ------------------------------------------------------
+
+
+def _gradient_reference(field, penalty="l2"):
+    """VoxelMorph's Grad: per axis mean of squared forward differences, averaged."""
+    field = field.astype("float64")
+    ndim = field.ndim - 2
+    terms = []
+    for axis in range(1, ndim + 1):
+        d = np.diff(field, axis=axis)
+        d = d**2 if penalty == "l2" else np.abs(d)
+        terms.append(d.reshape(d.shape[0], -1).mean(-1))
+    return np.mean(terms, axis=0)
+
+
+def _box_sum_reference(x, window):
+    """Sums over a box, zeros outside, as a "same" convolution, float64.
+
+    Output voxel `i` sums the input over `[i - (w - 1) // 2, i + w // 2]`.
+    """
+    out = x.astype("float64")
+    for axis, width in enumerate(window, start=1):
+        before, after = (width - 1) // 2, width // 2
+        pad = [(0, 0)] * out.ndim
+        pad[axis] = (before, after)
+        padded = np.pad(out, pad)
+        n = out.shape[axis]
+        out = sum(np.take(padded, np.arange(k, k + n), axis=axis) for k in range(width))
+    return out
+
+
+def _ncc_reference(t, p, window, epsilon=1e-5):
+    t, p = t.astype("float64"), p.astype("float64")
+    n = float(np.prod(window))
+    s = {k: _box_sum_reference(v, window) for k, v in
+         dict(t=t, p=p, tt=t * t, pp=p * p, tp=t * p).items()}  # fmt: skip
+    cross = s["tp"] - s["t"] * s["p"] / n
+    var_t = s["tt"] - s["t"] ** 2 / n
+    var_p = s["pp"] - s["p"] ** 2 / n
+    cc = cross**2 / (var_t * var_p + epsilon)
+    return cc.reshape(cc.shape[0], -1).mean(-1)
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+@pytest.mark.parametrize("penalty", ["l2", "l1"])
+def test_gradient_penalty_matches_reference(ndim, penalty, rng):
+    shape = {2: (9, 7), 3: (6, 5, 4)}[ndim]
+    field = rng.normal(size=(3, *shape, ndim)).astype("float32")
+    expected = _gradient_reference(field, penalty)
+    np.testing.assert_allclose(
+        to_numpy(gradient_penalty(field, penalty)), expected, rtol=1e-5
+    )
+    loss = GradientLoss(penalty=penalty)
+    np.testing.assert_allclose(float(loss(field, field)), expected.mean(), rtol=1e-5)
+
+
+def test_gradient_penalty_hand_computed_and_translation_invariant():
+    field = np.zeros((2, 4, 4, 2), "float32")
+    field[0, ..., 0] = np.arange(4)[:, None]  # d u_0 / d x_0 = 1
+    field[1] = 3.5  # a translation
+    np.testing.assert_allclose(to_numpy(gradient_penalty(field)), [0.25, 0.0])
+    np.testing.assert_allclose(to_numpy(gradient_penalty(field, "l1")), [0.25, 0.0])
+
+
+def test_gradient_loss_config_and_errors():
+    loss = GradientLoss(penalty="l1")
+    assert GradientLoss.from_config(loss.get_config()).penalty == "l1"
+    restored = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(loss)
+    )
+    assert isinstance(restored, GradientLoss) and restored.penalty == "l1"
+    with pytest.raises(ValueError, match="penalty"):
+        GradientLoss(penalty="l3")
+    with pytest.raises(ValueError, match="penalty"):
+        gradient_penalty(np.zeros((1, 4, 4, 2)), penalty="bending")
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_mean_squared_error_matches_reference(ndim, rng):
+    shape = {2: (8, 7), 3: (5, 4, 6)}[ndim]
+    a = rng.normal(size=(2, *shape, 2)).astype("float32")
+    b = rng.normal(size=(2, *shape, 2)).astype("float32")
+    expected = ((a.astype("float64") - b) ** 2).reshape(2, -1).mean(-1)
+    np.testing.assert_allclose(to_numpy(mean_squared_error(a, b)), expected, rtol=1e-5)
+    np.testing.assert_allclose(
+        float(MeanSquaredErrorLoss()(a, b)), expected.mean(), rtol=1e-5
+    )
+    with pytest.raises(ValueError, match="same shape"):
+        mean_squared_error(a, b[:, :-1])
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+@pytest.mark.parametrize("window", [9, 4, [3, 5, 2]])
+def test_local_ncc_matches_reference(ndim, window, rng):
+    shape = {2: (13, 11), 3: (10, 9, 8)}[ndim]
+    if isinstance(window, list):
+        window = window[:ndim]
+    t = rng.random((2, *shape, 1)).astype("float32")
+    p = (0.5 * t + 0.5 * rng.random((2, *shape, 1))).astype("float32")
+    full = window if isinstance(window, list) else [window] * ndim
+    expected = _ncc_reference(t, p, full)
+    np.testing.assert_allclose(
+        to_numpy(local_ncc(t, p, window=window)), expected, rtol=1e-4, atol=1e-5
+    )
+    loss = LocalNCCLoss(window=window)
+    np.testing.assert_allclose(float(loss(t, p)), -expected.mean(), rtol=1e-4)
+
+
+def test_local_ncc_properties_and_errors(rng):
+    image = rng.random((2, 16, 16, 2)).astype("float32")
+    # 1 for a rescaled image (an offset would not be: zeros pad the edges,
+    # as in VoxelMorph).
+    np.testing.assert_allclose(to_numpy(local_ncc(image, 3 * image)), 1, atol=1e-4)
+    assert np.all(to_numpy(local_ncc(image, 3 * image + 2)) < 0.99)
+    noise = rng.random((2, 16, 16, 2)).astype("float32")
+    assert np.all(to_numpy(local_ncc(image, noise)) < 0.3)
+    loss = LocalNCCLoss(window=5)
+    restored = LocalNCCLoss.from_config(loss.get_config())
+    assert restored.window == 5 and restored.epsilon == 1e-5
+    for bad in (0, 2.5, [3, 0], True):
+        with pytest.raises(ValueError, match="window"):
+            LocalNCCLoss(window=bad)
+    with pytest.raises(ValueError, match="window"):
+        local_ncc(image, image, window=[3, 3, 3])
+
+
+def test_dice_labels_subset_matches_reference(rng):
+    labels = rng.integers(0, 4, (2, 6, 5, 1))
+    probs = rng.dirichlet(np.ones(4), size=(2, 6, 5)).astype("float32")
+    scores = _dice_reference(_one_hot(labels, 4), probs, squared=False)
+    expected = 1 - scores[:, [1, 3]].mean(-1)
+    out = dice_loss(labels, probs, squared=False, labels=[3, 1])
+    np.testing.assert_allclose(to_numpy(out), expected, rtol=1e-5)
+    loss = DiceLoss(squared=False, labels=[1, 3])
+    np.testing.assert_allclose(float(loss(labels, probs)), expected.mean(), rtol=1e-5)
+    assert DiceLoss.from_config(loss.get_config()).labels == [1, 3]
+    # The background excluded on top of the subset.
+    out = dice_loss(labels, probs, labels=[0, 2], include_background=False)
+    np.testing.assert_allclose(
+        to_numpy(out), 1 - _dice_reference(_one_hot(labels, 4), probs)[:, 2], rtol=1e-5
+    )
+    for bad in ([], [1, 1], [-1], [4], [1.5], 3):
+        with pytest.raises(ValueError, match="labels"):
+            dice_loss(labels, probs, labels=bad)
+    with pytest.raises(ValueError, match="labels"):
+        dice_loss(labels, probs, labels=[0], include_background=False)
