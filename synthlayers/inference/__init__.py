@@ -18,12 +18,17 @@ module:
 `export_network` lives in `synthlayers.models` and is re-exported here.
 """
 
+from synthlayers.inference.affine import moments_affine
+from synthlayers.inference.affine import mutual_information_affine
 from synthlayers.inference.postprocess import keep_largest_components
 from synthlayers.inference.postprocess import smooth_probabilities
 from synthlayers.inference.predict import left_right_channel_pairs
 from synthlayers.inference.predict import predict_probabilities
 from synthlayers.inference.preprocess import _Grid  # noqa: F401  (tests)
 from synthlayers.inference.preprocess import normalize_intensities
+from synthlayers.inference.register import RegistrationResult
+from synthlayers.inference.register import invert_displacement
+from synthlayers.inference.register import register
 from synthlayers.inference.segment import segment
 from synthlayers.models.export import export_network
 from synthlayers.validation import INTERPOLATIONS
