@@ -13,9 +13,11 @@ module:
 - `postprocess`: SynthSeg's clean-up, `smooth_probabilities` and
   `keep_largest_components`;
 - `segment`: the whole pipeline, labels back on the input's grid and voxel
-  order, optionally written as NIfTI.
+  order, optionally written as NIfTI; with a `Segmenter` (or the path of
+  its model file) every setting comes from the model.
 
-`export_network` lives in `synthlayers.models` and is re-exported here.
+`export_network`, `Segmenter` and `load_segmenter` live in
+`synthlayers.models` and are re-exported here.
 """
 
 from synthlayers.inference.affine import moments_affine
@@ -31,4 +33,6 @@ from synthlayers.inference.register import invert_displacement
 from synthlayers.inference.register import register
 from synthlayers.inference.segment import segment
 from synthlayers.models.export import export_network
+from synthlayers.models.segmenter import Segmenter
+from synthlayers.models.segmenter import load_segmenter
 from synthlayers.validation import INTERPOLATIONS

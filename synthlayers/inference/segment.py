@@ -7,6 +7,9 @@ padding, slices and flip augmentation (`predict`), SynthSeg's clean-up
 input's grid (`synthlayers.resampling`) and voxel order (`synthlayers.io`).
 """
 
+import os
+
+import keras
 import numpy as np
 
 from synthlayers import io
@@ -18,6 +21,8 @@ from synthlayers.inference.preprocess import _check_percentiles
 from synthlayers.inference.preprocess import _Grid
 from synthlayers.inference.preprocess import _prepare
 from synthlayers.inference.preprocess import normalize_intensities
+from synthlayers.models.segmenter import Segmenter
+from synthlayers.models.segmenter import load_segmenter
 from synthlayers.resampling import _positive_sizes
 from synthlayers.validation import INTERPOLATIONS
 from synthlayers.validation import check_bool
@@ -25,28 +30,79 @@ from synthlayers.validation import check_choice
 from synthlayers.validation import check_number
 
 
+class _FromModel:
+    """Marks a `segment` argument left to the model's settings."""
+
+    def __repr__(self):
+        return "FROM_MODEL"
+
+
+FROM_MODEL = _FromModel()
+"""Default of the `segment` arguments a `Segmenter` (model file) sets."""
+
+_PLAIN_NETWORK_DEFAULTS = {
+    "target_voxel_size": 1.0,
+    "percentiles": (0.5, 99.5),
+    "divisor": 16,
+    "slice_axis": 2,
+    "flip": False,
+    "flip_axis": 0,
+    "flip_pairs": None,
+    "output_labels": None,
+    "empty_background": True,
+    "smoothing_sigma": 0.0,
+    "keep_largest_component": False,
+    "topology_classes": None,
+    "interpolation": "linear",
+}
+"""The defaults of the settings for a plain Keras network."""
+
+
+def _network_and_settings(model):
+    """The Keras network and the default settings of `model`."""
+    if isinstance(model, (str, os.PathLike)):
+        model = load_segmenter(model)
+    if isinstance(model, Segmenter):
+        return model.network, {**_PLAIN_NETWORK_DEFAULTS, **model.segment_arguments()}
+    if not isinstance(model, keras.Model):
+        raise ValueError(
+            "Expected `model` to be a `Segmenter`, the path of its model file "
+            "(`.keras`), or a Keras model. Received: "
+            f"model={type(model).__name__}"
+        )
+    return model, dict(_PLAIN_NETWORK_DEFAULTS)
+
+
 def segment(
     model,
     image,
     voxel_size=None,
     affine=None,
-    target_voxel_size=1.0,
-    percentiles=(0.5, 99.5),
-    divisor=16,
-    slice_axis=2,
+    target_voxel_size=FROM_MODEL,
+    percentiles=FROM_MODEL,
+    divisor=FROM_MODEL,
+    slice_axis=FROM_MODEL,
     batch_size=8,
-    flip=False,
-    flip_axis=0,
-    flip_pairs=None,
-    output_labels=None,
-    empty_background=True,
-    smoothing_sigma=0.0,
-    keep_largest_component=False,
-    topology_classes=None,
-    interpolation="linear",
+    flip=FROM_MODEL,
+    flip_axis=FROM_MODEL,
+    flip_pairs=FROM_MODEL,
+    output_labels=FROM_MODEL,
+    empty_background=FROM_MODEL,
+    smoothing_sigma=FROM_MODEL,
+    keep_largest_component=FROM_MODEL,
+    topology_classes=FROM_MODEL,
+    interpolation=FROM_MODEL,
     out_path=None,
 ):
     """Segment a scan with a trained network; labels in the input's space.
+
+    `model` is best a `synthlayers.models.Segmenter` or the path of its model
+    file: its settings (training voxel size, views, normalisation, divisor,
+    flip pairs, label values, clean-up) are then the defaults of every
+    argument marked "from the model" below, and `segment(model, image)`
+    needs nothing else; an argument given explicitly overrides the model's
+    setting. For a plain Keras network those arguments default to the
+    values stated.
 
     Steps: (1) bring the scan to RAS+ voxel order (a path: from its header,
     see `synthlayers.io.load_volume`; an array with `affine`: from that
@@ -68,9 +124,10 @@ def segment(
     values; (7) the voxel order is put back to the input's.
 
     Args:
-        model: a Keras model, input `(batch, *spatial, 1)` with `None`
-            spatial sizes (2D or 3D), output `(batch, *spatial, channels)`
-            probabilities.
+        model: a `Segmenter`, the path of its model file (`.keras`, see
+            `synthlayers.models.load_segmenter`), or a Keras model, input
+            `(batch, *spatial, 1)` with `None` spatial sizes (2D or 3D),
+            output `(batch, *spatial, channels)` probabilities.
         image: a path to a NIfTI/MGH file, a nibabel image, or a 2D/3D
             array.
         voxel_size: voxel size of an array (mm; a number or one per axis),
@@ -79,40 +136,46 @@ def segment(
         affine: 4 x 4 voxel-to-RAS matrix of a 3D array, which may be in any
             voxel order. Defaults to None.
         target_voxel_size: the network's voxel size (mm; number or one per
-            axis), or None to keep the input's. Defaults to 1.0.
+            axis), or None to keep the input's. Defaults to the model's
+            training voxel size, else 1.0.
         percentiles: `(low, high)` percentiles mapped to 0 and 1, or None to
-            feed intensities as they are. Defaults to `(0.5, 99.5)`.
+            feed intensities as they are. Defaults to the model's, else
+            `(0.5, 99.5)`.
         divisor: pad the network's spatial axes to a multiple of this
-            (`2 ** levels`). Defaults to 16.
+            (`2 ** levels`). Defaults to the model's, else 16.
         slice_axis: RAS axis a 2D network slides along (0 sagittal,
             1 coronal, 2 axial), or a tuple of axes whose views are
-            averaged (see `predict_probabilities`). Defaults to 2.
+            averaged (see `predict_probabilities`). Defaults to the model's
+            training views, else 2.
         batch_size: slices per call for a 2D network. Defaults to 8.
-        flip: left/right flip test-time augmentation. Defaults to False.
-        flip_axis: RAS axis of the flip (0: left/right). Defaults to 0.
+        flip: left/right flip test-time augmentation. Defaults to the
+            model's, else False.
+        flip_axis: RAS axis of the flip (0: left/right). Defaults to the
+            model's, else 0.
         flip_pairs: `(left_index, right_index)` channel pairs, or None to
             derive them from `output_labels` and FreeSurfer's left/right
-            pairs. Defaults to None.
+            pairs. Defaults to the model's, else None.
         output_labels: label value of each channel in channel order (e.g.
             sorted FreeSurfer values, the order synthlayers' targets use), or
-            None to return channel indices. Defaults to None.
+            None to return channel indices. Defaults to the model's, else
+            None.
         empty_background: slices (2D networks) or images of constant
             intensity get the background, channel 0 (see
-            `predict_probabilities`). Defaults to True.
+            `predict_probabilities`). Defaults to the model's, else True.
         smoothing_sigma: Gaussian smoothing of the probabilities, in
             network voxels (SynthSeg uses 0.5); 0 smooths nothing. Defaults
-            to 0.
+            to the model's, else 0.
         keep_largest_component: keep only the largest connected component
             of the foreground and of each structure
             (`keep_largest_components`, SynthSeg's clean-up). Defaults to
-            False.
+            the model's, else False.
         topology_classes: one integer per channel grouping the channels
             cleaned together (0: left alone), or None for one class per
             foreground channel; used with `keep_largest_component`.
-            Defaults to None.
+            Defaults to the model's, else None.
         interpolation: `"linear"` (resample probabilities, then argmax) or
-            `"nearest"` (argmax, then resample labels). Defaults to
-            `"linear"`.
+            `"nearest"` (argmax, then resample labels). Defaults to the
+            model's, else `"linear"`.
         out_path: write the labels there as NIfTI (int32) with the input's
             affine (the file's, `affine`, or `diag(voxel_size)`), or None.
             Defaults to None.
@@ -122,14 +185,47 @@ def segment(
         (or channel indices).
 
     Raises:
+        FileNotFoundError: when `model` is a path that does not exist.
         ValueError: on invalid arguments (each names the argument, what was
-            expected and what was received).
+            expected and what was received), or a model file that is damaged,
+            of an older layout or of another kind.
 
     Example:
 
-    >>> labels = segment(model, "scan.nii.gz", flip=True,  # doctest: +SKIP
+    >>> labels = segment("model.keras", "scan.nii.gz")  # doctest: +SKIP
+    >>> labels = segment(network, "scan.nii.gz", flip=True,  # doctest: +SKIP
     ...                  output_labels=labels, out_path="scan_seg.nii.gz")
     """
+    model, settings = _network_and_settings(model)
+    given = {
+        "target_voxel_size": target_voxel_size,
+        "percentiles": percentiles,
+        "divisor": divisor,
+        "slice_axis": slice_axis,
+        "flip": flip,
+        "flip_axis": flip_axis,
+        "flip_pairs": flip_pairs,
+        "output_labels": output_labels,
+        "empty_background": empty_background,
+        "smoothing_sigma": smoothing_sigma,
+        "keep_largest_component": keep_largest_component,
+        "topology_classes": topology_classes,
+        "interpolation": interpolation,
+    }
+    settings.update({k: v for k, v in given.items() if v is not FROM_MODEL})
+    target_voxel_size = settings["target_voxel_size"]
+    percentiles = settings["percentiles"]
+    divisor = settings["divisor"]
+    slice_axis = settings["slice_axis"]
+    flip = settings["flip"]
+    flip_axis = settings["flip_axis"]
+    flip_pairs = settings["flip_pairs"]
+    output_labels = settings["output_labels"]
+    empty_background = settings["empty_background"]
+    smoothing_sigma = settings["smoothing_sigma"]
+    keep_largest_component = settings["keep_largest_component"]
+    topology_classes = settings["topology_classes"]
+    interpolation = settings["interpolation"]
     check_choice(interpolation, "interpolation", INTERPOLATIONS)
     percentiles = _check_percentiles(percentiles)
     output_labels = _check_output_labels(output_labels)

@@ -8,6 +8,8 @@ from synthlayers.models.registration import RegistrationModel
 from synthlayers.models.registration import ResizeDisplacement
 from synthlayers.models.registration import registration_network
 from synthlayers.models.segmentation import SegmentationModel
+from synthlayers.models.segmenter import Segmenter
+from synthlayers.models.segmenter import load_segmenter
 from synthlayers.models.synthesis import SynthesisModel
 from synthlayers.models.unet import SpatialShapeCheck
 from synthlayers.models.unet import unet
