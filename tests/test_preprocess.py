@@ -21,7 +21,7 @@ def _scan_with(values, shape=(6, 7, 8)):
 
 def test_non_finite_voxels_raise_with_their_count():
     scan = _scan_with([np.nan, np.inf, -np.inf])
-    with pytest.raises(ValueError, match=r"3 non-finite voxels .* out of 336"):
+    with pytest.raises(ValueError, match=r"`image`.*3 non-finite voxels .* of 336"):
         check_finite_voxels(scan)
     with pytest.raises(ValueError, match=r"nan_policy='zero'"):
         check_finite_voxels(scan, nan_policy="raise")
@@ -57,9 +57,9 @@ def test_invalid_nan_policy():
 def test_prepare_checks_files_and_names_them(tmp_path):
     path = tmp_path / "scan.nii.gz"
     io.save_volume(path, _scan_with([np.nan]), np.eye(4))
-    with pytest.raises(ValueError, match=r"scan.nii.gz.*1 non-finite voxel "):
+    with pytest.raises(ValueError, match=r"1 non-finite voxel .* in .*scan.nii.gz"):
         _prepare(str(path), None, None)
-    with pytest.warns(UserWarning, match="1 non-finite voxel"):
+    with pytest.warns(UserWarning, match=r"scan.nii.gz: 1 non-finite voxel"):
         data, *_ = _prepare(str(path), None, None, nan_policy="zero")
     assert np.all(np.isfinite(data))
 

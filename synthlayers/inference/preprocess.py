@@ -76,7 +76,7 @@ NAN_POLICIES = ("raise", "zero")
 """What to do with non-finite voxels: refuse the scan, or set them to 0."""
 
 
-def check_finite_voxels(image, nan_policy="raise", name="image"):
+def check_finite_voxels(image, nan_policy="raise", name="image", source=None):
     """Refuse, or repair with a warning, the non-finite voxels of a scan.
 
     One NaN voxel makes the percentiles of `normalize_intensities` NaN and a
@@ -89,8 +89,9 @@ def check_finite_voxels(image, nan_policy="raise", name="image"):
     Args:
         image: array of any shape.
         nan_policy: `"raise"` or `"zero"`. Defaults to `"raise"`.
-        name: how errors and warnings name the image. Defaults to
-            `"image"`.
+        name: the argument name errors give. Defaults to `"image"`.
+        source: where the image comes from (e.g. its file), named in the
+            messages, or None. Defaults to None.
 
     Returns:
         `image` as it is when all its voxels are finite, else a float32 copy
@@ -126,13 +127,14 @@ def check_finite_voxels(image, nan_policy="raise", name="image"):
         return image
     voxels = f"{count} non-finite voxel{'s' if count > 1 else ''} (NaN or inf)"
     if nan_policy == "raise":
+        where = f" in {source}" if source is not None else ""
         raise ValueError(
-            f"Expected `{name}` with finite voxels only. Received: {name} with "
-            f"{voxels} out of {image.size}. Pass nan_policy='zero' to set them "
-            "to 0."
+            f"Expected `{name}` with finite voxels only. Received: {voxels} out "
+            f"of {image.size}{where}. Pass nan_policy='zero' to set them to 0."
         )
     warnings.warn(
-        f"{name}: {voxels} out of {image.size} set to 0 (nan_policy='zero').",
+        f"{name if source is None else source}: {voxels} out of {image.size} "
+        "set to 0 (nan_policy='zero').",
         UserWarning,
         stacklevel=2,
     )
@@ -217,8 +219,8 @@ def _prepare(image, voxel_size, affine, nan_policy="raise"):
     data, sizes, to_input_order, save_affine = _prepare_finite(
         image, voxel_size, affine
     )
-    name = f"image {os.fspath(image)!r}" if _is_path(image) else "image"
-    data = check_finite_voxels(data, nan_policy, name=name)
+    source = os.fspath(image) if _is_path(image) else None
+    data = check_finite_voxels(data, nan_policy, source=source)
     return data, sizes, to_input_order, save_affine
 
 
