@@ -25,6 +25,7 @@ setup(
     python_requires=">=3.10",
     install_requires=[
         "keras>=3.6",
+        "matplotlib>=3.8",  # synthlayers.plot: figures, the CLI's montage
         "nibabel>=5",
         "numpy>=1.26",
         "pooch>=1.8",  # data downloads: hashes, mirrors, cache, retries
@@ -44,6 +45,7 @@ setup(
             "neurite==0.3.4",
         ],
     },
+    entry_points={"console_scripts": ["synthlayers = synthlayers.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "License :: OSI Approved :: Apache Software License",
