@@ -1,5 +1,7 @@
 """Export of the inference network as a TensorFlow SavedModel, any spatial size."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -66,3 +68,46 @@ def test_model_export_directly(tmp_path):
 def test_export_network_bad_model(tmp_path):
     with pytest.raises(ValueError, match="one input.*Received: model"):
         export_network(keras.Sequential([keras.layers.Dense(2)]), tmp_path / "x")
+
+
+def test_export_segmenter_writes_its_metadata_beside(tmp_path):
+    from synthlayers.models import Segmenter
+    from synthlayers.models import read_metadata
+
+    segmenter = Segmenter(network(2, channels=3), [0, 17, 53], slice_axes=1)
+    path = export_network(segmenter, tmp_path / "savedmodel")
+    assert (tmp_path / "savedmodel" / "saved_model.pb").is_file()
+    metadata = read_metadata(path, kind="segmentation")
+    assert metadata == segmenter.metadata
+    assert metadata["output_labels"] == [0, 17, 53]
+    assert metadata["flip_pairs"] == [[1, 2]]
+    _reload_and_compare(segmenter.network, path, [(1, 12, 20, 1)])
+    # Exporting again replaces the directory; nothing else is left beside it.
+    export_network(segmenter, path, metadata={"kind": "registration"})
+    assert read_metadata(path)["kind"] == "registration"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["savedmodel"]
+
+
+def test_export_of_a_plain_network_has_no_metadata(tmp_path):
+    path = export_network(network(2), tmp_path / "plain")
+    assert not (tmp_path / "plain" / "synthlayers.json").exists()
+    with pytest.raises(ValueError, match="directory without it"):
+        from synthlayers.models import read_metadata
+
+        read_metadata(path)
+
+
+def test_failed_export_leaves_nothing(tmp_path, monkeypatch):
+    model = network(2)
+
+    def fail(*args, **kwargs):
+        os.makedirs(args[0])
+        raise RuntimeError("interrupted")
+
+    monkeypatch.setattr(model, "export", fail)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        export_network(model, tmp_path / "out", metadata={"kind": "segmentation"})
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="kind"):
+        export_network(network(2), tmp_path / "out", metadata={"labels": [1]})
+    assert list(tmp_path.iterdir()) == []

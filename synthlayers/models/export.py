@@ -4,6 +4,11 @@ import os
 
 import keras
 
+from synthlayers.models.model_file import METADATA_ENTRY
+from synthlayers.models.model_file import _encode_metadata
+from synthlayers.models.model_file import atomic_write
+from synthlayers.models.model_file import complete_metadata
+
 
 def _image_input_rank(model):
     """The spatial rank (2 or 3) of a model with one `(batch, *spatial, ch)` input."""
@@ -23,7 +28,7 @@ def _image_input_rank(model):
     return rank
 
 
-def export_network(model, path, verbose=False):
+def export_network(model, path, verbose=False, metadata=None):
     """Export the inference network as a TensorFlow SavedModel, any spatial size.
 
     Calls the public `model.export(path, format="tf_saved_model")` with an
@@ -33,24 +38,44 @@ def export_network(model, path, verbose=False):
     alone (no synthesis layers). Needs TensorFlow installed; Keras supports
     this export from the TensorFlow and JAX backends.
 
+    With a `Segmenter` (or `metadata`), the model file's metadata (label
+    values and names, voxel size, views, normalisation, provenance, ...)
+    is written beside the network, as `synthlayers.json` in the SavedModel
+    directory (read it with `synthlayers.models.read_metadata(path)`). The
+    directory is written atomically: under a temporary name, renamed when
+    complete.
+
     Args:
-        model: a Keras model with one input `(batch, *spatial, channels)`.
-        path: the output directory.
+        model: a `synthlayers.models.Segmenter`, or a Keras model with one
+            input `(batch, *spatial, channels)`.
+        path: the output directory (replaced if it exists).
         verbose: print Keras's export summary. Defaults to False.
+        metadata: a metadata dict with a `kind` (see
+            `synthlayers.models.save_model_file`) to write beside the
+            network, or None for a `Segmenter`'s metadata (none for a plain
+            network). Defaults to None.
 
     Returns:
         The path, as a string.
 
     Raises:
-        ValueError: when the model does not have one 2D/3D image input.
+        ValueError: when the model does not have one 2D/3D image input, or
+            `metadata` is invalid.
 
     Example:
 
-    >>> export_network(model, "synthseg_savedmodel")  # doctest: +SKIP
+    >>> export_network(segmenter, "synthseg_savedmodel")  # doctest: +SKIP
     >>> import tensorflow as tf
     >>> reloaded = tf.saved_model.load("synthseg_savedmodel")  # doctest: +SKIP
     >>> probabilities = reloaded.serve(x)  # doctest: +SKIP
     """
+    from synthlayers.models.segmenter import Segmenter
+
+    if isinstance(model, Segmenter):
+        if metadata is None:
+            metadata = model.metadata
+        model = model.network
+    text = None if metadata is None else _encode_metadata(complete_metadata(metadata))
     rank = _image_input_rank(model)
     spec = model.inputs[0]
     signature = [
@@ -59,8 +84,16 @@ def export_network(model, path, verbose=False):
             dtype=keras.backend.standardize_dtype(spec.dtype),
         )
     ]
-    path = os.fspath(path)
-    model.export(
-        path, format="tf_saved_model", verbose=verbose, input_signature=signature
-    )
-    return path
+
+    def write(temporary):
+        model.export(
+            temporary,
+            format="tf_saved_model",
+            verbose=verbose,
+            input_signature=signature,
+        )
+        if text is not None:
+            with open(os.path.join(temporary, METADATA_ENTRY), "w") as f:
+                f.write(text)
+
+    return atomic_write(os.fspath(path), write)

@@ -19,6 +19,7 @@ from synthlayers.freesurfer import structure_name
 from synthlayers.models.export import _image_input_rank
 from synthlayers.models.model_file import complete_metadata
 from synthlayers.models.model_file import load_model_file
+from synthlayers.models.model_file import make_provenance
 from synthlayers.models.model_file import save_model_file
 from synthlayers.models.unet import SpatialShapeCheck
 from synthlayers.validation import INTERPOLATIONS
@@ -180,9 +181,9 @@ class Segmenter:
             to `"linear"`.
         empty_background: constant slices or images get the background.
             Defaults to True.
-        provenance: a dict: where the network comes from (see
-            `synthlayers.models.model_file.make_provenance`), or None.
-            Defaults to None.
+        provenance: a dict: where the network comes from; the entries of
+            `synthlayers.models.model_file.make_provenance()` it lacks
+            (package version, date, backend) are added. Defaults to None.
 
     Example:
 
@@ -291,7 +292,8 @@ class Segmenter:
                 "Expected `provenance` to be a dict or None. Received: "
                 f"provenance={provenance!r}"
             )
-        self.provenance = dict(provenance or {})
+        # Completed now: the same date and versions in every file written.
+        self.provenance = {**make_provenance(), **(provenance or {})}
 
     @property
     def num_classes(self):
