@@ -212,7 +212,7 @@ def atomic_write(path, write, suffix=""):
     return path
 
 
-def save_model_file(path, network, metadata):
+def save_model_file(path, network, metadata, entries=None):
     """Save a network and its metadata as one `.keras` model file, atomically.
 
     Writes the network with `keras.saving.save_model` to a temporary file
@@ -230,6 +230,10 @@ def save_model_file(path, network, metadata):
         metadata: a dict with `kind` (`"segmentation"` or
             `"registration"`) and the kind's settings; JSON-serialisable
             (NumPy values are converted).
+        entries: further zip entries `{name: bytes}` (e.g. a training
+            checkpoint's optimizer state; read back with
+            `read_model_file_entry`), or None. Names must not be Keras's
+            own or `synthlayers.json`. Defaults to None.
 
     Returns:
         The path, as a string.
@@ -256,11 +260,28 @@ def save_model_file(path, network, metadata):
             f"network={type(network).__name__}"
         )
     text = _encode_metadata(complete_metadata(metadata))
+    entries = dict(entries or {})
+    reserved = {METADATA_ENTRY, "config.json", "metadata.json", "model.weights.h5"}
+    bad = [
+        name
+        for name, data in entries.items()
+        if not isinstance(name, str)
+        or name in reserved
+        or name.startswith("assets")
+        or not isinstance(data, bytes)
+    ]
+    if bad:
+        raise ValueError(
+            "Expected `entries` to map new entry names (not Keras's own or "
+            f"{METADATA_ENTRY!r}) to bytes. Received: entries with names {bad!r}"
+        )
 
     def write(temporary):
         keras.saving.save_model(network, temporary)
         with zipfile.ZipFile(temporary, "a", compression=zipfile.ZIP_DEFLATED) as zf:
             zf.writestr(METADATA_ENTRY, text)
+            for name, data in entries.items():
+                zf.writestr(name, data)
 
     return atomic_write(path, write, suffix=".keras")
 
@@ -370,6 +391,26 @@ def read_metadata(path, kind=None):
             f"(damaged file?). Received: {error}"
         ) from None
     return _check_metadata(metadata, path, kind)
+
+
+def read_model_file_entry(path, name):
+    """The bytes of one extra entry of a model file, or None when absent.
+
+    Args:
+        path: a `.keras` model file (checked as by `read_metadata`).
+        name: the entry's name, as given to `save_model_file(entries=...)`.
+
+    Returns:
+        The entry's bytes, or None when the file has no such entry.
+
+    Raises:
+        FileNotFoundError, ValueError: as `read_metadata`.
+    """
+    read_metadata(path)
+    with zipfile.ZipFile(os.fspath(path)) as zf:
+        if name not in zf.namelist():
+            return None
+        return zf.read(name)
 
 
 def load_model_file(path, kind=None):

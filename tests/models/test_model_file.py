@@ -252,3 +252,23 @@ def test_atomic_write_of_a_directory(tmp_path):
         model_file.atomic_write(target, fail)
     assert (target / "file.txt").read_text() == "two"
     assert os.listdir(tmp_path) == ["out"]
+
+
+def test_extra_entries(tmp_path):
+    path = tmp_path / "checkpoint.keras"
+    network = tiny_network()
+    save_model_file(
+        path, network, {"kind": "segmentation"}, entries={"state.npz": b"\x00\x01"}
+    )
+    assert model_file.read_model_file_entry(path, "state.npz") == b"\x00\x01"
+    assert model_file.read_model_file_entry(path, "absent") is None
+    assert keras.saving.load_model(path).output_shape == network.output_shape
+    for entries in ({METADATA_ENTRY: b"{}"}, {"config.json": b""}, {"x": "text"}):
+        with pytest.raises(ValueError, match="`entries`"):
+            save_model_file(
+                tmp_path / "bad.keras",
+                network,
+                {"kind": "segmentation"},
+                entries=entries,
+            )
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint.keras"]
