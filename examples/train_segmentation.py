@@ -216,11 +216,10 @@ def generator_overrides(items):
         try:
             overrides[name.strip()] = ast.literal_eval(value.strip())
         except (ValueError, SyntaxError):
-            sep = ""
+            overrides[name.strip()] = value.strip()  # a bare word: a string
         if not sep or not name.strip():
             raise SystemExit(
-                f"--generator expects NAME=VALUE with a Python literal value, e.g. "
-                f"clip=None. Received: {item!r}"
+                f"--generator expects NAME=VALUE, e.g. clip=None. Received: {item!r}"
             )
     return overrides
 
@@ -389,8 +388,9 @@ def main():
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="override an argument of LabelsToImage.synthseg (a Python literal), "
-        "e.g. --generator placement='center' --generator clip=None; repeatable",
+        help="override an argument of LabelsToImage.synthseg (a Python literal, "
+        "or a bare word as a string), e.g. --generator placement=center "
+        "--generator clip=None; repeatable",
     )
     parser.add_argument(
         "--no-cleanup",
