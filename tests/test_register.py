@@ -6,7 +6,8 @@ import pytest
 from scipy import ndimage
 
 from synthlayers import io
-from synthlayers.inference import register as register_module
+from synthlayers.inference.register import _points
+from synthlayers.inference.register import _sample
 from synthlayers.inference.register import invert_displacement
 from synthlayers.inference.register import register
 from synthlayers.models.registration import registration_network
@@ -39,9 +40,9 @@ def moving_on_grid(result, moving, moving_world):
     """The moving image read at the grid's world points (identity correspondence)."""
     ndim = moving.ndim
     matrix = np.linalg.inv(moving_world) @ result.affine
-    return lambda field: register_module._sample(
+    return lambda field: _sample(
         moving.astype("float32"),
-        (register_module._points(field.shape[:-1]) + field) @ matrix[:ndim, :ndim].T
+        (_points(field.shape[:-1]) + field) @ matrix[:ndim, :ndim].T
         + matrix[:ndim, ndim],
         order=1,
     )
@@ -94,8 +95,8 @@ def test_network_field_convention_inverse_and_odd_sizes(shape):
     )
     # Labels: nearest neighbour at the same points, values kept.
     assert set(np.unique(result.moved_segmentation)) <= {0, 7}
-    points = register_module._points(shape) + result.displacement
-    expected = register_module._sample(segmentation, points, order=0)
+    points = _points(shape) + result.displacement
+    expected = _sample(segmentation, points, order=0)
     np.testing.assert_array_equal(result.moved_segmentation, expected)
     # Inverse (from the network's velocity): composition is the identity inside.
     inverse = result.inverse_displacement.astype("float64")
@@ -114,7 +115,7 @@ def test_network_field_convention_inverse_and_odd_sizes(shape):
 
 def test_fixed_point_inversion_of_a_smooth_field(rng):
     shape = (24, 22)
-    grid = register_module._points(shape)
+    grid = _points(shape)
     d = np.stack(
         [
             1.5 * np.sin(grid[..., 1] / 4.0),
