@@ -405,6 +405,8 @@ class RegistrationModel(keras.Model):
         `batch_size` (default 1) pairs made from nothing. Otherwise give label
         maps (or a dataset of them) as `x`, as for `keras.Model.fit`.
         """
+        if y is not None:
+            self._split(y, None)  # the error, before any tracing
         if x is None:
             if steps_per_epoch is None:
                 raise ValueError(
