@@ -73,6 +73,8 @@ class Progress:
         label: what is counted (e.g. `"samples"`).
         width: characters of the bar. Defaults to 24.
         stream: where to write, or None for `sys.stdout`. Defaults to None.
+        percent: show the share done (`12%`) instead of `done/total`.
+            Defaults to False.
 
     Example:
 
@@ -84,8 +86,9 @@ class Progress:
     'scans [##..] 1/2 a.nii.gz'
     """
 
-    def __init__(self, total, label, width=24, stream=None):
+    def __init__(self, total, label, width=24, stream=None, percent=False):
         self.total = max(int(total), 1)
+        self.percent = percent
         self.label = label
         self.width = width
         self.stream = sys.stdout if stream is None else stream
@@ -97,7 +100,10 @@ class Progress:
         filled = round(self.width * min(done, self.total) / self.total)
         bar = "#" * filled + "." * (self.width - filled)
         seconds = time.perf_counter() - self.start
-        line = f"{self.label} [{bar}] {done}/{self.total}"
+        count = f"{done}/{self.total}"
+        if self.percent:
+            count = f"{100 * min(done, self.total) // self.total}%"
+        line = f"{self.label} [{bar}] {count}"
         line += f" {detail}" if detail else ""
         line += f" {seconds:.1f} s"
         if self.interactive:
@@ -109,42 +115,51 @@ class Progress:
 
 
 @contextlib.contextmanager
-def _quiet_native_logs():
-    """Silence stderr at the file-descriptor level while native code starts.
+def _native_logs_captured():
+    """Keep native log lines off the command's stderr; Python's stay.
 
     TensorFlow's C++ runtime writes log lines straight to file descriptor
-    2 when it loads; the command's stderr should hold only its own lines.
-    What was written is replayed if the block fails.
+    2 (when it starts, at its first operations, in `fit`); the command's
+    stderr should hold only its own lines. File descriptor 2 goes to a
+    temporary file while `sys.stderr` keeps writing to the real stderr; the
+    captured lines are replayed when `SYNTHLAYERS_TRACEBACK` is set. Does
+    nothing when `sys.stderr` is not the process's stderr (e.g. captured in
+    tests).
     """
     try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):  # no real stderr (e.g. tests)
+        real = sys.stderr is sys.__stderr__ and sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        real = False
+    if not real:
         yield
         return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    python_stderr = os.fdopen(os.dup(saved), "w", buffering=1)
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
+        sys.stderr = python_stderr
         try:
             yield
-        except BaseException:
-            os.dup2(saved, 2)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode(errors="replace"))
-            raise
         finally:
+            python_stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
+            sys.stderr = sys.__stderr__
+            python_stderr.close()
+            if os.environ.get("SYNTHLAYERS_TRACEBACK"):
+                captured.seek(0)
+                sys.stderr.write(captured.read().decode(errors="replace"))
 
 
 def _import_library():
-    """Import Keras and the library with native start-up logs silenced."""
+    """Import Keras and the library (under `_native_logs_captured`)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _quiet_native_logs():
-        import keras
+    import keras
 
-        import synthlayers.layers  # noqa: F401
+    import synthlayers.layers  # noqa: F401
 
-        keras.ops.convert_to_numpy(keras.ops.zeros((1,)))  # devices start here
+    keras.ops.convert_to_numpy(keras.ops.zeros((1,)))  # devices start here
 
 
 # --- Files ---------------------------------------------------------------------
@@ -426,7 +441,8 @@ def _check_scan(path, nan_policy, report):
                 _one_line(error).replace("nan_policy='zero'", "--nan-policy zero")
             ) from None
     for warning in caught:
-        report(_one_line(warning.message))
+        message = _one_line(warning.message)
+        report(message.replace("(nan_policy='zero')", "(--nan-policy zero)"))
     return data, affine, image
 
 
@@ -561,19 +577,70 @@ def run_train_segmentation(args, report):
             _load_label_map(path)  # readable, 3D, integer: before any training
     _check_output_file(args.out, "model file")
     _import_library()
-    from synthlayers.workflows.segmentation import train_segmentation
+    from synthlayers.workflows import segmentation
 
-    arguments = dict(label_maps=label_maps, ndim=args.ndim)
+    minutes = args.minutes
+    if args.steps is None and minutes is None:
+        minutes = DEFAULT_TRAINING_MINUTES
+    arguments = dict(label_maps=label_maps, ndim=args.ndim, minutes=minutes)
     if args.steps is not None:
         arguments["steps"] = args.steps
-    if args.minutes is not None:
-        arguments["minutes"] = args.minutes
     if args.seed is not None:
         arguments["seed"] = args.seed
-    segmenter = train_segmentation(**arguments)
+    progress = _training_progress(args.steps, minutes)
+    try:
+        segmenter = segmentation.train_segmentation(
+            **arguments, callbacks=[progress], verbose=1
+        )
+    except (ValueError, FileNotFoundError) as error:
+        raise CommandError(_one_line(error)) from None
+    progress.finish()
     segmenter.save(args.out)
     print(f"Wrote {args.out}: {segmenter!r}")
     return 0
+
+
+DEFAULT_TRAINING_MINUTES = 10.0
+"""The time budget of `train-segmentation` without `--steps` or `--minutes`."""
+
+
+def _training_progress(steps, minutes, stream=None):
+    """A Keras callback drawing a `Progress` bar over the step or time budget."""
+    import keras
+
+    class TrainingProgress(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.bar = Progress(1000, "training", stream=stream, percent=True)
+            self.step = 0
+            self.shown = -1
+
+        def fraction(self):
+            done = []
+            if steps is not None:
+                done.append(self.step / steps)
+            if minutes is not None:
+                done.append((time.perf_counter() - self.bar.start) / (60 * minutes))
+            return min(max(done), 1.0)
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.step += 1
+            # A terminal redraws often; a log gets a line per tenth.
+            resolution = 1000 if self.bar.interactive else 10
+            shown = int(self.fraction() * resolution)
+            if shown > self.shown:
+                self.shown = shown
+                self.show()
+
+        def show(self, done=None):
+            done = round(1000 * self.fraction()) if done is None else done
+            self.bar.update(done, f"step {self.step}")
+
+        def finish(self):
+            if self.shown < (1000 if self.bar.interactive else 10):
+                self.show(1000)
+
+    return TrainingProgress()
 
 
 # --- The parser -------------------------------------------------------------------
@@ -720,7 +787,8 @@ def main(argv=None):
     show = warnings.showwarning
     warnings.showwarning = _show_warning(prog)
     try:
-        return handlers[args.command]()
+        with _native_logs_captured():
+            return handlers[args.command]()
     except CommandError as error:
         sys.stderr.write(f"{prog}: error: {_one_line(error)}\n")
         return EXIT_ERROR

@@ -552,3 +552,74 @@ def test_console_script_is_installed():
     )
     assert result.returncode == 0
     assert "usage: synthlayers sample" in result.stdout
+
+
+# --- train-segmentation ------------------------------------------------------------
+
+
+def test_train_segmentation_is_a_thin_call(files, tmp_path, capsys, monkeypatch):
+    from synthlayers.workflows import segmentation
+
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    for name in ("b.nii.gz", "a.nii.gz"):
+        shutil.copy(files["labels"], maps / name)
+    received = {}
+
+    class Trained:
+        def save(self, path):
+            with open(path, "w") as f:
+                f.write("model")
+
+        def __repr__(self):
+            return "Segmenter(test)"
+
+    def train(**kwargs):
+        received.update(kwargs)
+        for callback in kwargs["callbacks"]:
+            callback.on_train_batch_end(0)
+        return Trained()
+
+    monkeypatch.setattr(segmentation, "train_segmentation", train)
+    model = tmp_path / "model.keras"
+    argv = ["train-segmentation", "--label-maps", str(maps), "--steps", "1"]
+    code, out, err = _run([*argv, "--ndim", "3", "--out", str(model)], capsys)
+    assert code == 0, err
+    assert received["label_maps"] == [str(maps / "a.nii.gz"), str(maps / "b.nii.gz")]
+    assert received["steps"] == 1 and received["ndim"] == 3
+    assert "training [" in out and "100%" in out
+    assert model.read_text() == "model"
+    # Without a budget: the workflow's 10 minutes, SynthSeg's maps.
+    received.clear()
+    code, out, err = _run(["train-segmentation", "--out", str(model)], capsys)
+    assert code == 0, err
+    assert received["label_maps"] is None and received["minutes"] == 10.0
+    assert "steps" not in received
+
+
+@pytest.mark.slow
+def test_train_then_segment_in_a_fresh_process(files, tmp_path):
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    shutil.copy(files["labels"], maps / "a.nii.gz")
+    model = tmp_path / "model.keras"
+    argv = ["train-segmentation", "--label-maps", str(maps), "--steps", "2"]
+    result = _subprocess([*argv, "--seed", "1", "--out", str(model)])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "training [" in result.stdout and model.is_file()
+    volumes = tmp_path / "volumes.csv"
+    argv = ["segment", str(model), files["scan"], "--out", str(tmp_path / "out")]
+    result = _subprocess([*argv, "--volumes", str(volumes)])
+    assert result.returncode == 0, result.stderr[-3000:]
+    labels = nibabel.load(str(tmp_path / "out" / "scan_seg.nii.gz"))
+    np.testing.assert_array_equal(labels.affine, LIA_2MM)
+    assert set(np.unique(np.asanyarray(labels.dataobj))) <= {0, 2, 17, 41}
+    with open(volumes, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == [
+        "subject",
+        "Left-Cerebral-White-Matter",
+        "Left-Hippocampus",
+        "Right-Cerebral-White-Matter",
+    ]
+    assert rows[1][0] == "scan" and len(rows) == 2
