@@ -18,6 +18,7 @@ import pytest
 import synthlayers.layers
 from synthlayers.layers import IntegrateVelocity
 from synthlayers.layers import LabelsToImage
+from synthlayers.layers import LabelsToImagePair
 from synthlayers.layers import NormalizeIntensity
 from synthlayers.layers import OneHot
 from synthlayers.layers import RandomAffine
@@ -90,6 +91,17 @@ def _labels_to_image(ndim):
     return Case(
         LabelsToImage.synthseg,
         {"labels": VALUES, "output_shape": CROPPED[ndim], "seed": 3},
+        make_label_map(SHAPES[ndim], labels=VALUES),
+        identity_when_not_training=False,
+        expected_spatial_shape=CROPPED[ndim],
+    )
+
+
+def _labels_to_image_pair(ndim):
+    # SynthMorph's brains pairs from one label map, built through the preset.
+    return Case(
+        LabelsToImagePair.brains,
+        {"labels": VALUES, "output_shape": CROPPED[ndim], "seed": 5},
         make_label_map(SHAPES[ndim], labels=VALUES),
         identity_when_not_training=False,
         expected_spatial_shape=CROPPED[ndim],
@@ -225,6 +237,7 @@ CASES = {
     "OneHot": _one_hot,
     "RemapLabels": _remap_labels,
     "LabelsToImage": _labels_to_image,
+    "LabelsToImagePair": _labels_to_image_pair,
     "NormalizeIntensity": _normalize_intensity,
     "RandomAffine": _random_affine,
     "RandomBiasField": _random_bias_field,
