@@ -360,6 +360,10 @@ def _pad_to(plane, shape, value=0):
     return out
 
 
+MONTAGE_SAMPLES = 16
+"""The montage of `sample` shows the first samples, at most this many."""
+
+
 def run_sample(args):
     """`synthlayers sample`: synthetic images and label maps from label maps."""
     if args.num < 1:
@@ -397,9 +401,10 @@ def run_sample(args):
             array, file_affine = _to_original_order(array, affine, original_affine)
             path = os.path.join(out, f"{name}_{suffix}.nii.gz")
             written.append(_save_like(path, array, file_affine))
-        planes.append(_coronal(image))
-        label_planes.append(_coronal(target))
-        titles.append(f"{name} ({_stem(args.labels[k])})")
+        if i < MONTAGE_SAMPLES:
+            planes.append(_coronal(image))
+            label_planes.append(_coronal(target))
+            titles.append(f"{name} ({_stem(args.labels[k])})")
         progress.update(i + 1, name)
     shape = tuple(max(p.shape[a] for p in planes) for a in range(2))
     sizes = io.voxel_sizes(maps[0][1])
@@ -522,10 +527,10 @@ def run_segment(args, report):
                 header_image,
             )
         voxel_volume = abs(float(np.linalg.det(affine[:3, :3])))
-        counts = np.bincount(np.searchsorted(segmenter.output_labels, labels.ravel()))
-        counts = np.pad(counts, (0, max(0, len(segmenter.output_labels) - len(counts))))
-        by_label = dict(zip((int(v) for v in segmenter.output_labels), counts))
-        rows.append([stem] + [f"{by_label[v] * voxel_volume:.3f}" for _, v in columns])
+        values, counts = np.unique(labels, return_counts=True)
+        by_label = dict(zip(values.tolist(), counts.tolist()))
+        volumes = [by_label.get(v, 0) * voxel_volume for _, v in columns]
+        rows.append([stem] + [f"{v:.3f}" for v in volumes])
         progress.update(i + 1, os.path.basename(path))
     if args.volumes is not None:
 
@@ -678,7 +683,7 @@ def build_parser():
         "label maps with LabelsToImage (SynthSeg's or SynthMorph's generator). "
         "Writes sample_NNN_image.nii.gz and sample_NNN_labels.nii.gz (in the "
         "input's voxel order and affine; with --shape, a grid centred on the "
-        "input's) and montage.png (coronal slices).",
+        "input's) and montage.png (coronal slices of the first 16 samples).",
     )
     sample.add_argument("labels", nargs="+", metavar="LABELS", help="label map files")
     sample.add_argument("--num", type=int, required=True, help="number of samples")
