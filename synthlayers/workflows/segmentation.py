@@ -224,8 +224,11 @@ def _read_label_maps(label_maps, label_voxel_size):
     return maps, [(size,) * 3] * len(maps), f"{len(maps)} label maps (arrays)"
 
 
-def _pad_to_common_shape(maps):
+def _pad_to_common_shape(maps, cube=False):
+    """Zero-pad maps (centred) to one shape; a cube for several 2D views."""
     shape = tuple(max(m.shape[a] for m in maps) for a in range(3))
+    if cube:  # slices along several axes must share one shape
+        shape = (max(shape),) * 3
     padded = []
     for m in maps:
         pads = [((n - s) // 2, n - s - (n - s) // 2) for s, n in zip(m.shape, shape)]
@@ -420,7 +423,8 @@ def train_segmentation(
 
     Steps: (1) the label maps are read (NIfTI/MGH files in RAS+ order, see
     `synthlayers.data.load_label_map`, or arrays), resampled to `voxel_size`
-    (nearest neighbour, `resample_label_map`), padded to one shape and
+    (nearest neighbour, `resample_label_map`), padded to one shape (a cube
+    for several 2D views) and
     compacted to label indices (`compact_labels`); with `skull_stripped`, a
     share of them loses its extra-cerebral labels (SynthSeg's values >= 500);
     (2) `LabelsToImage.synthseg` (with SynthSeg's T1 intensity priors for
@@ -626,7 +630,7 @@ def train_segmentation(
             maps.append(np.where(np.isin(label_map, extra_cerebral), 0, label_map))
         maps = maps[stripped:] if skull_stripped == 1 else maps
         maps = [m.astype(np.min_scalar_type(len(labels) - 1)) for m in maps]
-    maps = _pad_to_common_shape(maps)
+    maps = _pad_to_common_shape(maps, cube=ndim == 2 and len(slice_axes) > 1)
     mapping, values = _target_mapping(labels.tolist(), output_labels)
     label_arguments = _compact_arguments(labels.tolist(), mapping, values)
     log(
