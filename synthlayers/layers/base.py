@@ -107,7 +107,7 @@ class BaseLayer(keras.layers.Layer):
 
     def cast_images(self, images):
         """`images` in `image_output_dtype` (no op when already there)."""
-        dtype = self.image_output_dtype(images.dtype)
+        dtype = keras.backend.standardize_dtype(self.image_output_dtype(images.dtype))
         if keras.backend.standardize_dtype(images.dtype) == dtype:
             return images
         return ops.cast(images, dtype)
