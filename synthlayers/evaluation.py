@@ -416,7 +416,8 @@ def jacobian_statistics(displacement, mask=None, epsilon=1e-9):
 
     The Jacobian determinant of `x -> x + d(x)` comes from
     `synthlayers.ops.jacobian.jacobian_determinant` (central differences
-    inside, one-sided at the edges, as `numpy.gradient`), in float64.
+    inside, one-sided at the edges, as `numpy.gradient`), in float64 where
+    the backend allows it (float32 under JAX without x64).
 
     - `folding_percent`: percentage of voxels with a determinant <= 0.
     - `log_jacobian_sd`: standard deviation (population, `ddof=0`) of

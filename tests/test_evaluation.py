@@ -199,9 +199,10 @@ def test_jacobian_statistics_match_numpy(rng, shape):
     stats = evaluation.jacobian_statistics(displacement)
     assert stats["folding_percent"] == pytest.approx(100 * np.mean(det <= 0))
     log_det = np.log(np.maximum(det, 1e-9))
-    assert stats["log_jacobian_sd"] == pytest.approx(np.std(log_det), rel=1e-9)
-    assert stats["jacobian_min"] == pytest.approx(det.min(), rel=1e-9)
-    assert stats["jacobian_max"] == pytest.approx(det.max(), rel=1e-9)
+    # float64 where the backend allows it (JAX computes in float32 by default).
+    assert stats["log_jacobian_sd"] == pytest.approx(np.std(log_det), rel=1e-5)
+    assert stats["jacobian_min"] == pytest.approx(det.min(), rel=1e-5)
+    assert stats["jacobian_max"] == pytest.approx(det.max(), rel=1e-5)
     mask = np.zeros(shape, bool)
     mask[1:-1, 1:-1] = True
     masked = evaluation.jacobian_statistics(displacement.astype("float32"), mask)
@@ -217,8 +218,8 @@ def test_jacobian_statistics_of_an_affine_field():
     grid = np.stack(np.meshgrid(np.arange(6.0), np.arange(7.0), indexing="ij"), -1)
     stats = evaluation.jacobian_statistics(grid @ (a - np.eye(2)).T)
     assert stats["folding_percent"] == 0.0
-    assert stats["log_jacobian_sd"] == pytest.approx(0.0, abs=1e-12)
-    assert stats["jacobian_min"] == pytest.approx(np.linalg.det(a))
+    assert stats["log_jacobian_sd"] == pytest.approx(0.0, abs=1e-6)
+    assert stats["jacobian_min"] == pytest.approx(np.linalg.det(a), rel=1e-6)
 
 
 def test_jacobian_statistics_reject_bad_fields():
