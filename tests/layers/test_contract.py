@@ -40,6 +40,9 @@ from tests.helpers import make_image
 from tests.helpers import make_label_map
 
 SHAPES = {2: (16, 14), 3: (10, 9, 8)}
+# Four samples: the per-sample variety check of `check_layer` repeats the
+# first to a batch of 4, and JAX compiles every eager op anew for each shape.
+BATCH = 4
 CROPPED = {2: (12, 11), 3: (8, 7, 6)}
 # FreeSurfer-like values with left/right pairs (2/41, 3/42, ...).
 VALUES = [0, 2, 3, 4, 10, 24, 41, 42, 43, 49]
@@ -61,8 +64,8 @@ class Case:
 def images_and_labels(ndim, channels=2, labels=None):
     shape = SHAPES[ndim]
     return {
-        "images": make_image(shape, channels=channels),
-        "segmentation_masks": make_label_map(shape, labels=labels),
+        "images": make_image(shape, channels=channels, batch=BATCH),
+        "segmentation_masks": make_label_map(shape, labels=labels, batch=BATCH),
     }
 
 
@@ -91,7 +94,7 @@ def _labels_to_image(ndim):
     return Case(
         LabelsToImage.synthseg,
         {"labels": VALUES, "output_shape": CROPPED[ndim], "seed": 3},
-        make_label_map(SHAPES[ndim], labels=VALUES),
+        make_label_map(SHAPES[ndim], labels=VALUES, batch=BATCH),
         identity_when_not_training=False,
         expected_spatial_shape=CROPPED[ndim],
     )
@@ -102,7 +105,7 @@ def _labels_to_image_pair(ndim):
     return Case(
         LabelsToImagePair.brains,
         {"labels": VALUES, "output_shape": CROPPED[ndim], "seed": 5},
-        make_label_map(SHAPES[ndim], labels=VALUES),
+        make_label_map(SHAPES[ndim], labels=VALUES, batch=BATCH),
         identity_when_not_training=False,
         expected_spatial_shape=CROPPED[ndim],
     )
@@ -156,7 +159,7 @@ def _random_gaussian_mixture(ndim):
     return Case(
         RandomGaussianMixture,
         {"labels": [0, 1, 2, 3], "classes": [0, 1, 1, 2], "num_channels": 2},
-        make_label_map(SHAPES[ndim]),
+        make_label_map(SHAPES[ndim], batch=BATCH),
         identity_when_not_training=False,
     )
 
@@ -175,7 +178,7 @@ def _random_label_map(ndim):
     return Case(
         RandomLabelMap,
         {"output_shape": SHAPES[ndim], "num_labels": 5, "warp_grid_shape": 3},
-        np.zeros((2, 1), "float32"),
+        np.zeros((BATCH, 1), "float32"),
         identity_when_not_training=False,
         deterministic_when_not_training=False,
     )
@@ -211,7 +214,7 @@ def _random_spatial_transform(ndim):
 
 
 def _integrate_velocity(ndim):
-    velocity = np.random.default_rng(0).normal(0, 1, (2, *SHAPES[ndim], ndim))
+    velocity = np.random.default_rng(0).normal(0, 1, (BATCH, *SHAPES[ndim], ndim))
     return Case(
         IntegrateVelocity,
         {"steps": 5},
@@ -223,11 +226,11 @@ def _integrate_velocity(ndim):
 
 def _spatial_transformer(ndim):
     shape = SHAPES[ndim]
-    displacement = np.random.default_rng(0).normal(0, 2, (2, *shape, ndim))
+    displacement = np.random.default_rng(0).normal(0, 2, (BATCH, *shape, ndim))
     return Case(
         SpatialTransformer,
         {},
-        [make_image(shape, channels=2), displacement.astype("float32")],
+        [make_image(shape, channels=2, batch=BATCH), displacement.astype("float32")],
         random=False,
         identity_when_not_training=False,
     )
