@@ -36,6 +36,7 @@ the affine. `inverse_displacement` is the inverse map on the same grid,
 import dataclasses
 import os
 import time
+import weakref
 
 import numpy as np
 from scipy import ndimage
@@ -239,14 +240,29 @@ def _divisor(network):
     return int(checks[0].divisor) if checks else 16
 
 
-def _network_for_shape(network, spatial):
-    """`network` (static spatial input shape) rebuilt for `spatial`, same weights."""
-    import keras
+_REBUILT = weakref.WeakKeyDictionary()  # network -> {shape: (weights id, copy)}
 
-    inputs = network.inputs
-    current = tuple(inputs[0].shape[1:-1])
+
+def _network_for_shape(network, spatial):
+    """`network` (static spatial input shape) rebuilt for `spatial`, same weights.
+
+    Rebuilt networks are cached per network and shape while the weights are
+    the same objects (`set_weights` copies their current values).
+    """
+    current = tuple(network.inputs[0].shape[1:-1])
     if current == tuple(spatial):
         return network
+    cache = _REBUILT.setdefault(network, {})
+    key = tuple(spatial)
+    if key in cache:
+        rebuilt = cache[key]
+        rebuilt.set_weights(network.get_weights())
+        return rebuilt
+    cache[key] = _rebuild(network, spatial)
+    return cache[key]
+
+
+def _rebuild(network, spatial):
     config = network.get_config()
     for layer in config["layers"]:
         if layer["class_name"] == "InputLayer":
@@ -256,7 +272,6 @@ def _network_for_shape(network, spatial):
             layer["config"]["output_shape"] = list(spatial)
     rebuilt = network.__class__.from_config(config)
     rebuilt.set_weights(network.get_weights())
-    del keras
     return rebuilt
 
 
