@@ -1,7 +1,10 @@
 """End-to-end segmentation training on synthetic images (SynthSeg)."""
 
+import contextlib
+
 import keras
 
+from synthlayers.layers.base import is_integer_dtype
 from synthlayers.layers.labels_to_image import LabelsToImage
 from synthlayers.losses import DiceLoss
 
@@ -19,6 +22,97 @@ def _target_classes(generator):
     if not isinstance(generator, LabelsToImage):
         return None
     return generator.one_hot, generator.num_targets
+
+
+# Replica seeds -------------------------------------------------------------
+#
+# Under `tf.distribute` (e.g. `MirroredStrategy`) every replica runs the
+# training step on its part of the global batch, with its own copy of every
+# `keras.random.SeedGenerator` state, and the copies hold the same value:
+# all replicas would draw the same random numbers (deformations, contrasts,
+# noise, dropout masks), so N devices would train on one device's worth of
+# random variety. JAX's `keras.distribution.DataParallel` runs one program on
+# the global batch (the draws have the global batch's shape and the sharding
+# splits them), so it needs nothing. See docs/data_parallel.md.
+
+REPLICA_SEED_STRIDE = 1_000_003
+"""Seed offset between consecutive `tf.distribute` replicas (a prime far
+larger than the per-component offsets of `LabelsToImage`)."""
+
+
+def _replica_index():
+    """This replica's index when `tf.distribute` runs several, else None.
+
+    Keras has no public API for the replica of a `tf.distribute` strategy,
+    so this one place asks TensorFlow (only on its backend).
+    """
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return None
+    return context.replica_id_in_sync_group
+
+
+def seed_generators(layer):
+    """The `keras.random.SeedGenerator`s of `layer` and its sublayers, once each."""
+    found, seen = [], set()
+
+    def visit(value):
+        if id(value) in seen:
+            return
+        seen.add(id(value))
+        if isinstance(value, keras.random.SeedGenerator):
+            found.append(value)
+        elif isinstance(value, keras.layers.Layer):
+            for attribute in vars(value).values():
+                visit(attribute)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                visit(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                visit(item)
+
+    visit(layer)
+    return found
+
+
+@contextlib.contextmanager
+def replica_seeds(layer):
+    """Inside, each `tf.distribute` replica draws its own random numbers.
+
+    Adds `replica index x REPLICA_SEED_STRIDE` to the seed (first element of
+    the state) of every `SeedGenerator` of `layer` on entry and takes it off
+    on exit, so replica `r` draws from seeds `seed + r x stride` and the
+    replicas' state copies stay equal (each replica updates its own copy:
+    Keras creates the state with aggregation `"none"`). Reproducible: the
+    offsets depend on the replica index only. Outside a `tf.distribute`
+    replica context with several replicas (one device, JAX, PyTorch) it
+    does nothing.
+
+    Args:
+        layer: the layer (or model) whose draws the block makes.
+    """
+    replica = _replica_index()
+    if replica is None:
+        yield
+        return
+    generators = seed_generators(layer)
+    offsets = []
+    for generator in generators:
+        dtype = generator.state.dtype
+        offset = keras.ops.cast(replica, dtype) * REPLICA_SEED_STRIDE
+        offset = keras.ops.stack([offset, keras.ops.zeros_like(offset)])
+        generator.state.assign(generator.state + offset)
+        offsets.append(offset)
+    try:
+        yield
+    finally:
+        for generator, offset in zip(generators, offsets):
+            generator.state.assign(generator.state - offset)
 
 
 def _num_outputs(network):
@@ -58,6 +152,16 @@ class SegmentationModel(keras.Model):
     `{0: 0, 2: 1, 41: 2}`) or one-hot targets with `K` channels
     (`one_hot=True`). For a `LabelsToImage` this is checked when the model
     is made.
+
+    Data-parallel training (`keras.distribution.DataParallel` under JAX,
+    `tf.distribute.MirroredStrategy` under TensorFlow; see
+    docs/data_parallel.md): build and compile the model in the
+    distribution's scope; the batch size of `fit` is the global batch.
+    Every replica synthesises different images: under JAX the draws are
+    made for the global batch and split with it, under TensorFlow `call`
+    offsets each replica's seeds (`replica_seeds`). Label maps of a float
+    dtype are rounded to int32 (Keras's build pass under `tf.distribute`
+    hands the model such a batch).
 
     `training=False` (as in `predict` and `evaluate`) makes the generator
     deterministic (centred crop, central contrast) and runs the network in
@@ -157,6 +261,16 @@ class SegmentationModel(keras.Model):
 
     def call(self, label_maps, training=False):
         training = bool(training)
+        if training:
+            with replica_seeds(self):
+                return self._forward(label_maps, training)
+        return self._forward(label_maps, training)
+
+    def _forward(self, label_maps, training):
+        if not is_integer_dtype(label_maps.dtype):
+            # Under `tf.distribute`, `fit` builds the model on the replicas'
+            # batches averaged into floats: label values, rounded.
+            label_maps = keras.ops.cast(keras.ops.round(label_maps), "int32")
         generated = self.generator(label_maps, training=training)
         if not isinstance(generated, dict) or not {IMAGES, MASKS} <= set(generated):
             received = (
