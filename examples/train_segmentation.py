@@ -1,32 +1,39 @@
 """Train a SynthSeg-style segmentation network on label maps only; test it on a real T1.
 
-Training sees no image: every step, `LabelsToImage.synthseg` synthesises a
-new random image and its target from SynthSeg's 20 training label maps,
-inside the model (`SegmentationModel`), and the U-Net learns to segment it
-(soft Dice plus cross-entropy). Default: 2D, random coronal slices (1 mm),
-for a time budget on the CPU; `--ndim 3` trains on whole 3D maps (for a
-GPU). Then the network segments voxelmorph's real skull-stripped T1 scan,
-never seen in training (2D networks slice by slice, left/right flip
-test-time augmentation, then SynthSeg's clean-up: smoothed probabilities,
-the largest connected component of each structure), and the result is
-compared with its FreeSurfer segmentation: Dice per structure over
-SynthSeg's segmentation structures, computed in 3D.
+A thin caller of `synthlayers.workflows.train_segmentation`: training sees
+no image; every step, `LabelsToImage.synthseg` synthesises a new random
+image and its target from SynthSeg's 20 training label maps, inside the
+model (`SegmentationModel`), and the U-Net learns to segment it (soft Dice
+plus cross-entropy). Default: 2D, random coronal slices (1 mm), for a time
+budget on the CPU; `--ndim 3` trains on whole 3D maps (for a GPU). Then
+the trained `Segmenter` segments voxelmorph's real skull-stripped T1 scan,
+never seen in training, with its own settings (2D networks slice by slice,
+left/right flip test-time augmentation, then SynthSeg's clean-up: smoothed
+probabilities, the largest connected component of each structure), and the
+result is compared with its FreeSurfer segmentation: Dice per structure
+over SynthSeg's segmentation structures, computed in 3D
+(`synthlayers.workflows.evaluate_on_test_scan`).
 
-Writes into `--out` (default `segmentation_run/`): `dice.json` and
-`dice.csv`, `figure.png` (real slice, prediction, ground truth),
-`network.keras` and the exported TensorFlow SavedModel `savedmodel/` (on
-the TensorFlow backend).
+Writes into `--out` (default `segmentation_run/`): `model.keras`, the model
+file (network, label values and names, voxel size, views, normalisation,
+clean-up, provenance: `synthlayers.inference.segment("model.keras", scan)`
+needs nothing else), `checkpoint.keras` (the same plus the optimizer state,
+every `--checkpoint-minutes`; `--resume` continues from it), `summary.json`,
+`dice.json` and `dice.csv`, `figure.png` (real slice, prediction, ground
+truth), and the exported TensorFlow SavedModel `savedmodel/` with the same
+metadata in `savedmodel/synthlayers.json` (on the TensorFlow backend).
 
 Data: `--data-dir`, else $SYNTHLAYERS_DATA_DIR, else a `shared/data`
 directory next to the checkout, else the download cache (fetched with
-SHA-256 checks). If the data cannot be had, the run says so in
-one line and trains on label maps made in code (`RandomLabelMap`), with a
-synthetic test image in place of the real scan.
+SHA-256 checks). If the data cannot be had, the run says so in one line
+and trains on label maps made in code (`RandomLabelMap`), without the
+evaluation on the real scan.
 
     python examples/train_segmentation.py [--minutes 10] [--steps N] [--ndim 2]
         [--out DIR] [--quick] [--data-dir DIR] [--seed 0] [--no-cleanup]
         [--views coronal [axial]] [--skull-stripped 1] [--min-foreground 0.1]
         [--contrast t1] [--max-spacing 2] [--cross-entropy 1]
+        [--generator NAME=VALUE ...] [--checkpoint-minutes 10] [--resume FILE]
 
 The defaults train a network for skull-stripped T1 scans of about 1 mm, like
 the test scan (SynthSeg's T1 intensity priors, simulated acquisitions up to
@@ -44,7 +51,6 @@ import ast
 import json
 import os
 import sys
-import time
 
 try:
     import resource  # Unix only: peak memory
@@ -57,23 +63,17 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from synthlayers import datasets  # noqa: E402
-from synthlayers import evaluation  # noqa: E402
-from synthlayers import inference  # noqa: E402
-from synthlayers.layers import LabelsToImage  # noqa: E402
 from synthlayers.layers import RandomLabelMap  # noqa: E402
-from synthlayers.losses import DiceLoss  # noqa: E402
-from synthlayers.models import SegmentationModel  # noqa: E402
-from synthlayers.models import unet  # noqa: E402
+from synthlayers.models import export_network  # noqa: E402
 from synthlayers.visualize import colorize  # noqa: E402
 from synthlayers.visualize import label_colors  # noqa: E402
 from synthlayers.visualize import montage  # noqa: E402
 from synthlayers.visualize import to_gray  # noqa: E402
 from synthlayers.visualize import write_png  # noqa: E402
+from synthlayers.workflows import evaluate_on_test_scan  # noqa: E402
+from synthlayers.workflows import train_segmentation  # noqa: E402
 
 CORONAL = 1  # RAS+: axis 1 runs posterior -> anterior
-# 2D views: slices along a RAS axis. Not sagittal: a sagittal slice cannot
-# tell the left hemisphere from the right one.
-VIEWS = {"coronal": CORONAL, "axial": 2}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NEXT_TO_REPO = os.path.normpath(os.path.join(ROOT, "..", "shared", "data"))
 
@@ -82,20 +82,18 @@ def settings(args):
     """Sizes of the run: the default (1 mm) or `--quick` (2 mm, tiny net)."""
     if args.quick:
         return dict(
-            voxel_mm=2.0,
-            maps=4,
-            output_2d=(96, 96),
-            output_3d=(64, 64, 64),
+            voxel_size=2.0,
+            max_label_maps=4,
+            output_shape=(96, 96) if args.ndim == 2 else (64, 64, 64),
             levels=3,
             features=8,
             batch_size=4,
             steps_per_epoch=10,
         )
     return dict(
-        voxel_mm=1.0,
-        maps=20,
-        output_2d=(192, 192),
-        output_3d=(160, 160, 160),
+        voxel_size=1.0,
+        max_label_maps=None,
+        output_shape=(192, 192) if args.ndim == 2 else (160, 160, 160),
         levels=5,
         features=args.features,
         batch_size=args.batch_size if args.ndim == 2 else 1,
@@ -103,109 +101,27 @@ def settings(args):
     )
 
 
-def load_real_data(args, config):
-    """SynthSeg's maps (compacted, at the run's voxel size) and label tables."""
+def find_data(args):
+    """SynthSeg's files: `--data-dir`, $SYNTHLAYERS_DATA_DIR, next to the repo,
+    or the download cache (fetched with SHA-256 checks)."""
     data_dir = args.data_dir
     if data_dir is None and datasets.local_data_dir() is None:
         if os.path.isdir(os.path.join(NEXT_TO_REPO, "synthseg_label_maps")):
             data_dir = NEXT_TO_REPO
     directory = datasets.fetch_data(data_dir=data_dir)
-    paths = datasets.synthseg_label_map_paths(directory)[: config["maps"]]
-    generation_labels, classes = datasets.synthseg_generation_labels(
-        directory, contrast_specific=args.contrast == "t1"
-    )
-    step = int(config["voxel_mm"])
-    maps = []
-    # Extra-cerebral labels (skull, scalp, eyes, ...: SynthSeg's 500s).
-    extra_cerebral = np.flatnonzero(generation_labels >= 500)
-    for path in paths:
-        labels_map, _ = datasets.load_label_map(path)
-        labels_map = labels_map[step // 2 :: step, step // 2 :: step, step // 2 :: step]
-        maps.append(datasets.compact_labels(labels_map, generation_labels))
-    # Many scans, the test scan among them, are skull-stripped: a share of the
-    # maps loses its extra-cerebral labels (set to background) up front.
-    stripped = round(args.skull_stripped * len(maps))
-    for labels_map in maps[:stripped]:
-        maps.append(np.where(np.isin(labels_map, extra_cerebral), 0, labels_map))
-    maps = maps[stripped:] if args.skull_stripped == 1 else maps
-    segmentation_labels = np.load(
-        os.path.join(directory, "synthseg_labels", "synthseg_segmentation_labels.npy")
-    ).astype("int64")
-    # SynthSeg's targets: one per generation label (extra-cerebral -> 0).
-    targets = dict(zip(generation_labels.tolist(), segmentation_labels.tolist()))
-    priors = {}
-    if args.contrast == "t1":  # SynthSeg's T1 priors, per contrast-specific class
-        for name in ("prior_means", "prior_stds"):
-            path = os.path.join(directory, "synthseg_labels", f"{name}_t1.npy")
-            priors[name] = np.load(path).tolist()
-    return directory, maps, generation_labels, classes, targets, priors
+    datasets.synthseg_label_map_paths(directory)  # raises when there are none
+    datasets.synthseg_generation_labels(directory)
+    return directory
 
 
-def slice_axes(args):
-    """The RAS axes of the 2D views: slices drawn in training, averaged after."""
-    return tuple(VIEWS[view] for view in args.views)
-
-
-def target_arguments(generation_labels, targets):
-    """`LabelsToImage` label arguments for compact maps, targets as 0..K-1."""
-    arguments = datasets.compact_label_arguments(generation_labels, targets)
-    values = sorted(set(arguments["output_labels"].values()))
-    index = {v: i for i, v in enumerate(values)}
-    arguments["output_labels"] = {
-        k: index[v] for k, v in arguments["output_labels"].items()
-    }
-    return arguments, values
-
-
-def random_data(config, seed):
+def random_label_maps(shape, seed):
     """Fallback: label maps made in code (RandomLabelMap, 16 labels)."""
-    shape = config["output_3d"]
     generator = RandomLabelMap(shape, num_labels=16, seed=seed)
     maps = [
         np.asarray(generator(np.zeros((1, 1)))["segmentation_masks"])[0, ..., 0]
         for _ in range(4)
     ]
     return [m.astype("uint8") for m in maps]
-
-
-class TrainingBudget(keras.callbacks.Callback):
-    """Stop training after `seconds`, or after `steps` batches if sooner.
-
-    The learning rate decays linearly with the share of the budget spent
-    (of `steps` if given, else of `seconds`), from its initial value to 5%
-    of it at the end, so that the network the run ends with has settled,
-    whatever the number of steps the time allows. A step budget makes runs
-    on different machines comparable.
-    """
-
-    def __init__(self, seconds, steps=None):
-        super().__init__()
-        self.seconds = seconds
-        self.max_steps = steps
-        self.start = None
-        self.steps = 0
-        self.initial_rate = None
-
-    def spent(self):
-        if self.max_steps is not None:
-            return self.steps / self.max_steps
-        return (time.perf_counter() - self.start) / self.seconds
-
-    def on_train_begin(self, logs=None):
-        self.start = time.perf_counter()
-        self.initial_rate = float(
-            keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
-        )
-
-    def on_train_batch_begin(self, batch, logs=None):
-        rate = self.initial_rate * max(0.05, 1 - self.spent())
-        self.model.optimizer.learning_rate = rate
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.steps += 1
-        elapsed = time.perf_counter() - self.start
-        if self.spent() >= 1 or elapsed > self.seconds:
-            self.model.stop_training = True
 
 
 def generator_overrides(items):
@@ -216,81 +132,13 @@ def generator_overrides(items):
         try:
             overrides[name.strip()] = ast.literal_eval(value.strip())
         except (ValueError, SyntaxError):
-            overrides[name.strip()] = value.strip()  # a bare word: a string
+            sep = ""
         if not sep or not name.strip():
             raise SystemExit(
-                f"--generator expects NAME=VALUE, e.g. clip=None. Received: {item!r}"
+                f"--generator expects NAME=VALUE with a Python literal value, e.g. "
+                f"clip=None. Received: {item!r}"
             )
     return overrides
-
-
-def build(args, config, labels_arguments, classes, priors, num_classes):
-    """The end-to-end model: SynthSeg generator + U-Net, compiled."""
-    ndim = args.ndim
-    output_shape = config["output_2d"] if ndim == 2 else config["output_3d"]
-    voxel_mm = config["voxel_mm"]
-    generator = LabelsToImage.synthseg(
-        classes=classes,
-        output_shape=output_shape,
-        seed=args.seed,
-        # SynthSeg's values are in mm at 1 mm: convert to the run's voxels.
-        max_spacing=args.max_spacing / voxel_mm,
-        deformation_std=4.0 / voxel_mm,
-        flip_axis=0,
-        **labels_arguments,
-        **priors,
-        **generator_overrides(args.generator),
-    )
-    network = unet(
-        (*[None] * ndim, 1),
-        num_classes=num_classes,
-        levels=config["levels"],
-        features=config["features"],
-        # Statistics per image: the same in training and inference (batch
-        # statistics of small batches of random contrasts do not carry over).
-        normalization="instance",
-    )
-    model = SegmentationModel(generator, network)
-    model.compile(
-        optimizer=keras.optimizers.Adam(args.learning_rate),
-        loss=DiceLoss(
-            ignore_absent_labels=args.ignore_absent_labels,
-            cross_entropy_weight=args.cross_entropy,
-        ),
-    )
-    return model
-
-
-def evaluate_real(args, config, model, directory, values, out):
-    """Segment the real test scan; Dice per structure; figure."""
-    image, truth = datasets.load_vxm_test_scan(data_dir=directory)
-    prediction = inference.segment(
-        model.network,
-        image,
-        voxel_size=1.0,
-        target_voxel_size=config["voxel_mm"],
-        divisor=2 ** (config["levels"] - 1),
-        slice_axis=slice_axes(args),  # used by 2D networks only
-        flip=True,
-        flip_axis=0,
-        output_labels=values,
-        # SynthSeg's clean-up: smoothed probabilities, one piece per structure.
-        smoothing_sigma=0.0 if args.no_cleanup else 0.5,
-        keep_largest_component=not args.no_cleanup,
-    )
-    # SynthSeg's 31 structures (its v1 targets: no CSF).
-    structures = evaluation.SYNTHSEG_STRUCTURES_V1
-    truth = evaluation.convert_freesurfer_segmentation(truth, labels=structures)
-    scores = evaluation.evaluate_segmentation(
-        prediction,
-        truth,
-        labels=structures,
-        json_path=os.path.join(out, "dice.json"),
-        csv_path=os.path.join(out, "dice.csv"),
-        verbose=True,
-    )
-    figure(image, prediction, truth, os.path.join(out, "figure.png"))
-    return scores["mean_dice"]
 
 
 def figure(image, prediction, truth, path):
@@ -331,7 +179,7 @@ def main():
         "--views",
         nargs="+",
         default=["coronal"],
-        choices=sorted(VIEWS),
+        choices=("coronal", "axial"),
         help="2D: slice orientations drawn in training; several are averaged "
         "in inference",
     )
@@ -342,7 +190,11 @@ def main():
         help="2D: smallest share of labelled voxels of a training slice",
     )
     parser.add_argument("--out", default="segmentation_run", help="output directory")
-    parser.add_argument("--quick", action="store_true", help="tiny run, for tests")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny run, for tests (at most 0.5 minutes without --steps)",
+    )
     parser.add_argument("--data-dir", default=None, help="local data directory")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -393,64 +245,73 @@ def main():
         "--generator clip=None; repeatable",
     )
     parser.add_argument(
+        "--checkpoint-minutes",
+        type=float,
+        default=10.0,
+        help="write OUT/checkpoint.keras (model file + optimizer state) this often",
+    )
+    parser.add_argument(
+        "--resume",
+        default=None,
+        metavar="CHECKPOINT",
+        help="continue from a checkpoint.keras (same options; --steps and "
+        "--minutes count the whole training)",
+    )
+    parser.add_argument(
         "--no-cleanup",
         action="store_true",
         help="evaluate the plain argmax, without SynthSeg's clean-up of the "
         "probabilities (smoothing, largest connected component per structure)",
     )
     args = parser.parse_args()
-    if args.quick:
+    if args.quick and args.steps is None:  # a step budget is kept whole
         args.minutes = min(args.minutes, 0.5)
     config = settings(args)
     os.makedirs(args.out, exist_ok=True)
-    keras.utils.set_random_seed(args.seed)
+    overrides = generator_overrides(args.generator)
 
     try:
-        directory, maps, generation_labels, classes, targets, priors = load_real_data(
-            args, config
-        )
-        labels_arguments, values = target_arguments(generation_labels, targets)
-        print(
-            f"Data: {len(maps)} SynthSeg label maps from {directory} "
-            f"({'x'.join(map(str, maps[0].shape))} at {config['voxel_mm']:g} mm, "
-            f"{len(generation_labels)} generation labels, {len(values)} targets)"
-        )
+        directory = find_data(args)
+        data = dict(label_maps=None, data_dir=directory, contrast=args.contrast)
     except (OSError, ValueError) as error:
         print(f"No SynthSeg data ({error}); training on RandomLabelMap label maps.")
-        directory, maps, classes = None, random_data(config, args.seed), None
-        labels_arguments, priors = {"labels": list(range(16))}, {}
-        values = list(range(16))
-    num_classes = len(values)
+        shape = (64,) * 3 if args.quick else (160,) * 3
+        directory = None
+        data = dict(
+            label_maps=random_label_maps(shape, args.seed),
+            label_voxel_size=config["voxel_size"],
+            generation_labels=list(range(16)),
+            contrast="any",
+        )
 
-    model = build(args, config, labels_arguments, classes, priors, num_classes)
-    feed = datasets.LabelMapFeed(
-        maps,
-        batch_size=config["batch_size"],
-        steps_per_epoch=config["steps_per_epoch"],
-        slice_axis=slice_axes(args) if args.ndim == 2 else None,
-        min_foreground=args.min_foreground if args.ndim == 2 else 0.0,
+    segmenter = train_segmentation(
+        **data,
+        ndim=args.ndim,
+        views=args.views,
+        steps=args.steps,
+        minutes=args.minutes,
+        max_spacing=args.max_spacing,
+        skull_stripped=args.skull_stripped,
+        min_foreground=args.min_foreground,
+        learning_rate=args.learning_rate,
+        cross_entropy=args.cross_entropy,
+        ignore_absent_labels=args.ignore_absent_labels,
+        generator_overrides=overrides,
+        cleanup=not args.no_cleanup,
+        checkpoint=os.path.join(args.out, "checkpoint.keras"),
+        checkpoint_minutes=args.checkpoint_minutes,
+        resume=args.resume,
         seed=args.seed,
+        verbose=1,
+        **config,
     )
-    budget = TrainingBudget(60 * args.minutes, steps=args.steps)
-    length = f"{args.steps} steps" if args.steps else f"{args.minutes:g} min"
-    views = f" on {'+'.join(args.views)} slices" if args.ndim == 2 else ""
-    print(
-        f"Training a {args.ndim}D U-Net ({model.network.count_params():,} "
-        f"parameters){views} for {length}, batch {config['batch_size']}..."
-    )
-    history = model.fit(feed, epochs=10**6, callbacks=[budget], verbose=2)
-    seconds = time.perf_counter() - budget.start
-    losses = history.history["loss"]
-    print(
-        f"Trained {budget.steps} steps in {seconds:.0f} s "
-        f"({seconds / max(budget.steps, 1):.2f} s/step), loss {losses[0]:.3f} -> "
-        f"{losses[-1]:.3f}"
-    )
-
-    model.network.save(os.path.join(args.out, "network.keras"))
+    provenance = segmenter.provenance
+    losses = provenance["losses"] or [float("nan")]
+    model_path = segmenter.save(os.path.join(args.out, "model.keras"))
+    print(f"Wrote the model file {model_path}")
     result = {
-        "steps": budget.steps,
-        "seconds": seconds,
+        "steps": provenance["steps"],
+        "seconds": provenance["seconds"],
         "loss_first_epoch": losses[0],
         "loss_last_epoch": losses[-1],
         # Peak resident memory (GB) up to the end of training; the final
@@ -458,12 +319,26 @@ def main():
         "peak_rss_gb_training": peak_rss_gb(),
     }
     if directory is not None:
-        result["mean_dice"] = evaluate_real(
-            args, config, model, directory, values, args.out
+        # The real test scan, never seen in training: Dice per structure over
+        # SynthSeg's 31 structures, in 3D; the segmenter's own settings
+        # (views, flip, clean-up) and nothing else.
+        evaluated = evaluate_on_test_scan(
+            segmenter,
+            data_dir=directory,
+            json_path=os.path.join(args.out, "dice.json"),
+            csv_path=os.path.join(args.out, "dice.csv"),
+            verbose=True,
+        )
+        result["mean_dice"] = evaluated["scores"]["mean_dice"]
+        figure(
+            evaluated["image"],
+            evaluated["prediction"],
+            evaluated["truth"],
+            os.path.join(args.out, "figure.png"),
         )
         print(f"Mean Dice on the real test scan: {result['mean_dice']:.3f}")
     if keras.backend.backend() == "tensorflow":
-        inference.export_network(model.network, os.path.join(args.out, "savedmodel"))
+        export_network(segmenter, os.path.join(args.out, "savedmodel"))
         print(f"Exported the SavedModel to {os.path.join(args.out, 'savedmodel')}")
     else:
         print("SavedModel export skipped: it needs the TensorFlow backend.")

@@ -106,6 +106,7 @@ default_backend_only = pytest.mark.skipif(
 )
 
 
+@pytest.mark.slow  # a training run as a subprocess, about a minute
 @default_backend_only
 def test_train_segmentation_quick_on_real_data(tmp_path):
     import json
@@ -129,10 +130,29 @@ def test_train_segmentation_quick_on_real_data(tmp_path):
     assert (run / "dice.csv").read_text().count("\n") == 33  # header, 31, mean
     figure = _read_png(run / "figure.png")
     assert figure.shape[0] > 50 and figure.std() > 10
-    assert (run / "network.keras").is_file()
     assert (run / "savedmodel" / "saved_model.pb").is_file()
+    # The model file, loaded in this (another) process, segments the real
+    # scan with no other argument and gives the training run's labels: the
+    # same Dice to the last digit.
+    from synthlayers.models import load_segmenter
+    from synthlayers.models import read_metadata
+    from synthlayers.workflows import evaluate_on_test_scan
+
+    segmenter = load_segmenter(run / "model.keras")
+    assert len(segmenter.output_labels) == 32 and segmenter.voxel_size == 2.0
+    assert segmenter.slice_axes == [1] and segmenter.flip
+    assert segmenter.provenance["steps"] == summary["steps"]
+    again = evaluate_on_test_scan(run / "model.keras", data_dir=SHARED_DATA)
+    assert again["scores"]["mean_dice"] == summary["mean_dice"]
+    # The SavedModel carries the same metadata.
+    exported = read_metadata(run / "savedmodel", kind="segmentation")
+    assert exported["output_labels"] == segmenter.output_labels
+    # The final checkpoint: the same network, with the optimizer state.
+    checkpoint = read_metadata(run / "checkpoint.keras", kind="segmentation")
+    assert checkpoint["provenance"]["training_state"]["steps"] == summary["steps"]
 
 
+@pytest.mark.slow  # a training run as a subprocess
 @default_backend_only
 def test_train_segmentation_falls_back_to_label_maps_made_in_code(tmp_path):
     import json
@@ -146,6 +166,19 @@ def test_train_segmentation_falls_back_to_label_maps_made_in_code(tmp_path):
     lines = [line for line in result.stdout.splitlines() if "No SynthSeg data" in line]
     assert len(lines) == 1 and "RandomLabelMap" in lines[0]
     assert "on coronal+axial slices for 2 steps" in result.stdout
-    assert (tmp_path / "run" / "network.keras").is_file()
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["steps"] == 2
+    from synthlayers.models import load_segmenter
+
+    segmenter = load_segmenter(tmp_path / "run" / "model.keras")
+    assert segmenter.output_labels == list(range(16))
+    assert segmenter.slice_axes == [1, 2]
+    assert not (tmp_path / "run" / "dice.json").exists()  # no real scan
+
+
+@pytest.mark.slow  # a subprocess importing Keras
+@default_backend_only
+def test_train_segmentation_bad_generator_override(tmp_path):
+    result = _run_training(tmp_path, "--generator", "clip")
+    assert result.returncode != 0
+    assert "--generator expects NAME=VALUE" in result.stderr
