@@ -334,14 +334,16 @@ class RegistrationModel(keras.Model):
     Example:
 
     >>> import keras
+    >>> import numpy as np
     >>> from synthlayers.layers import LabelsToImagePair
     >>> generator = LabelsToImagePair.shapes((32, 32), num_labels=4, seed=0)
     >>> network = registration_network((32, 32, 1), features=4)
     >>> model = RegistrationModel(generator, network)
     >>> model.compile(optimizer=keras.optimizers.Adam(1e-4))
-    >>> history = model.fit(steps_per_epoch=2, batch_size=1, verbose=0)
-    >>> len(history.history["loss"])
-    1
+    >>> out = model(np.zeros((2, 1)), training=True)  # two random pairs
+    >>> tuple(out["moved_segmentation_masks"].shape), tuple(out["displacement"].shape)
+    ((2, 32, 32, 4), (2, 32, 32, 2))
+    >>> history = model.fit(steps_per_epoch=100, epochs=10)  # doctest: +SKIP
     """
 
     def __init__(
@@ -397,30 +399,29 @@ class RegistrationModel(keras.Model):
             outputs[MOVED_MASKS] = self.transformer([moving, out[DISPLACEMENT]])
         return outputs
 
-    def fit(self, x=None, y=None, batch_size=None, steps_per_epoch=None, **kwargs):
+    def fit(self, x=None, y=None, batch_size=None, *args, **kwargs):
         """`keras.Model.fit`; without `x`, `steps_per_epoch` random pairs per epoch.
 
         With a generator of random label maps (`LabelsToImagePair.shapes`),
         `x` may be left out: each epoch then runs `steps_per_epoch` steps of
-        `batch_size` (default 1) pairs made from nothing. Otherwise give label
+        `batch_size` (default 1) pairs made from nothing, e.g.
+        `model.fit(steps_per_epoch=100, epochs=10)`. Otherwise give label
         maps (or a dataset of them) as `x`, as for `keras.Model.fit`.
         """
         if y is not None:
             self._split(y, None)  # the error, before any tracing
         if x is None:
-            if steps_per_epoch is None:
+            steps = kwargs.pop("steps_per_epoch", None)
+            if steps is None:
                 raise ValueError(
                     "Without `x` (label maps), give `steps_per_epoch`: the number "
                     "of training steps per epoch on random label maps. "
                     "Received: x=None, steps_per_epoch=None"
                 )
             batch_size = batch_size or 1
-            steps = check_int(steps_per_epoch, "steps_per_epoch", min_value=1)
+            steps = check_int(steps, "steps_per_epoch", min_value=1)
             x = np.zeros((steps * batch_size, 1), "float32")
-            steps_per_epoch = None
-        return super().fit(
-            x, y, batch_size=batch_size, steps_per_epoch=steps_per_epoch, **kwargs
-        )
+        return super().fit(x, y, batch_size, *args, **kwargs)
 
     def compile(self, optimizer="adam", loss=None, **kwargs):
         """Configure training; `loss=None` picks the loss for `similarity`.
