@@ -404,7 +404,8 @@ def run_sample(args):
         if i < MONTAGE_SAMPLES:
             planes.append(_coronal(image))
             label_planes.append(_coronal(target))
-            titles.append(f"{name} ({_stem(args.labels[k])})")
+            source = f"\n{_stem(args.labels[k])}" if len(maps) > 1 else ""
+            titles.append(name + source)
         progress.update(i + 1, name)
     shape = tuple(max(p.shape[a] for p in planes) for a in range(2))
     sizes = io.voxel_sizes(maps[0][1])
