@@ -24,8 +24,9 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENGINES = ["jax", "tensorflow"]
-# Float32 sums over replicas vs over one batch: a few ulps of the gradient.
-GRADIENT_TOLERANCE = 1e-5
+# Float32 sums over replicas vs over one batch: relative to the gradient's
+# largest entry (measured: ~5e-6 TensorFlow, ~1e-6 JAX).
+GRADIENT_TOLERANCE = 1e-4
 
 pytestmark = pytest.mark.slow  # a fresh TensorFlow/JAX, XLA compiles: minutes
 
@@ -89,13 +90,13 @@ def test_repeatable_with_a_seed(segmentation):
 
 def test_fit_step_matches_one_device(segmentation):
     engine, results = segmentation
-    kinds = ["fixed", "random"] if engine == "tensorflow" else ["random"]
-    for kind in kinds:
-        step = results[f"fit_{kind}"]
-        assert step["initial_weights"] == 0
-        assert step["gradient_scale"] > 1e-3  # a real gradient
-        assert step["gradient"] <= GRADIENT_TOLERANCE * max(1, step["gradient_scale"])
-        assert step["loss_distributed"] == pytest.approx(step["loss_single"], 1e-5)
+    # Where the draws are the same: JAX always, TensorFlow without randomness.
+    step = results["fit_fixed" if engine == "tensorflow" else "fit_random"]
+    assert step["initial_weights"] == 0
+    assert step["gradient_scale"] > 1e-3  # a real gradient
+    assert step["gradient"] <= GRADIENT_TOLERANCE * step["gradient_scale"]
+    assert step["loss_distributed"] == pytest.approx(step["loss_single"], rel=1e-5)
     if engine == "tensorflow":
         # Random draws: each replica its own, so not one device's draws.
-        assert results["fit_random"]["gradient"] > 1e-4
+        random = results["fit_random"]
+        assert random["gradient"] > 100 * GRADIENT_TOLERANCE * random["gradient_scale"]

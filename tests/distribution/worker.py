@@ -284,6 +284,7 @@ def registration_model(engine, seed, distributed):
         network = registration_network((*SHAPE, 1), features=4)
         model = RegistrationModel(generator, network)
         model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE))
+        model(label_maps(2, seed=0))  # builds the network's variables
     return model
 
 
