@@ -203,6 +203,7 @@ def train_registration(
     batch_size=1,
     integration_steps=5,
     steps_per_epoch=50,
+    loss_labels=REGISTRATION_STRUCTURES,
     seed=0,
     verbose=0,
 ):
@@ -238,6 +239,10 @@ def train_registration(
         integration_steps: squarings. Defaults to `5`.
         steps_per_epoch: steps per Keras epoch (the time limit is checked
             every step). Defaults to `50`.
+        loss_labels: brains only: the labels whose overlap the loss
+            optimises (SynthMorph's `--out-labels`; the others become
+            background), or None for every label of the maps. Defaults to
+            `REGISTRATION_STRUCTURES`.
         seed: integer seed. Defaults to `0`.
         verbose: Keras `fit` verbosity. Defaults to `0`.
 
@@ -286,8 +291,14 @@ def train_registration(
         )
         spatial = tuple(input_shape or feed.spatial_shape)
         labels = sorted(set().union(*[np.unique(m).tolist() for m in label_maps]) | {0})
+        targets = None
+        if loss_labels is not None:
+            targets = [0, *[v for v in loss_labels if v in labels and v != 0]]
         generator = LabelsToImagePair.brains(
-            labels, output_shape=spatial if input_shape else None, seed=seed
+            labels,
+            output_labels=targets,
+            output_shape=spatial if input_shape else None,
+            seed=seed,
         )
         preset = "brains"
     network = registration_network(
