@@ -58,6 +58,9 @@ def parse_args(argv=None):
     parser.add_argument("--learning-rate", type=float, default=1e-4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument(
+        "--model", default=None, help="evaluate this model file (no training)"
+    )
     args = parser.parse_args(argv)
     if args.steps is None and args.minutes is None:
         args.minutes = 10.0
@@ -126,22 +129,27 @@ def main(argv=None):
         if args.brains:
             sys.exit("--brains needs SynthSeg's label maps (--data-dir).")
     maps = None
-    if args.brains:
+    if args.brains and args.model is None:
         subjects = TRAINING_SUBJECTS[:3] if args.quick else TRAINING_SUBJECTS
         maps = prepare_brain_maps(subjects, data_dir=directory)
         print(f"{len(maps)} training maps ({time.perf_counter() - start:.0f} s)")
-    model = train_registration(
-        maps,
-        shapes=not args.brains,
-        ndim=args.ndim,
-        steps=args.steps,
-        minutes=args.minutes,
-        features=args.features,
-        learning_rate=args.learning_rate,
-        seed=args.seed,
-        input_shape=(64, 64) if args.quick and not args.brains else None,
-        steps_per_epoch=10 if args.quick else 50,
-    )
+    if args.model is not None:
+        from synthlayers.workflows.registration import load_registration_model
+
+        model = load_registration_model(args.model)
+    else:
+        model = train_registration(
+            maps,
+            shapes=not args.brains,
+            ndim=args.ndim,
+            steps=args.steps,
+            minutes=args.minutes,
+            features=args.features,
+            learning_rate=args.learning_rate,
+            seed=args.seed,
+            input_shape=(64, 64) if args.quick and not args.brains else None,
+            steps_per_epoch=10 if args.quick else 50,
+        )
     provenance = model.metadata["provenance"]
     print(
         f"trained {model.metadata['preset']} {args.ndim}D: "

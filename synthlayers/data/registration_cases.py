@@ -6,7 +6,8 @@ built from what there is (deterministic given a seed):
 - `"scan_to_synthetic"` (cross-subject, cross-contrast, real moving image):
   voxelmorph's T1-weighted test scan (`load_vxm_test_scan`) registered to
   an image rendered with a random contrast (`LabelsToImage.synthmorph`,
-  no deformation) from a SynthSeg label map held out of training; the
+  no deformation, background set to 0 as the skull-stripped scan's) from
+  a SynthSeg label map held out of training; the
   fixed labels are exact (the map itself), the moving labels are the
   scan's FreeSurfer segmentation mapped onto the same structures
   (`convert_freesurfer_segmentation`).
@@ -135,15 +136,18 @@ def prepare_brain_maps(subjects, shape=BRAIN_SHAPE, data_dir=None):
     return maps
 
 
-def render_label_map(label_map, seed):
+def render_label_map(label_map, seed, skull_stripped=True):
     """An image of `label_map` with a random SynthMorph contrast (no deformation).
 
     `LabelsToImage.synthmorph(labels, deformation_std=0, seed=seed)` on the
-    map's own label values (background 0 included), one draw.
+    map's own label values (background 0 included), one draw; with
+    `skull_stripped`, the background (label 0) is set to 0 afterwards, as
+    in a skull-stripped scan (SynthMorph's inputs at test time).
 
     Args:
         label_map: 2D or 3D integer array.
         seed: integer seed (the same seed gives the same image).
+        skull_stripped: zero background. Defaults to True.
 
     Returns:
         A float32 image of the map's shape.
@@ -155,7 +159,10 @@ def render_label_map(label_map, seed):
     labels = sorted({0, *np.unique(label_map).tolist()})
     generator = LabelsToImage.synthmorph(labels, deformation_std=0.0, seed=int(seed))
     out = generator(label_map[None, ..., None].astype("int32"), training=True)
-    return ops.convert_to_numpy(out["images"])[0, ..., 0].astype("float32")
+    image = ops.convert_to_numpy(out["images"])[0, ..., 0].astype("float32")
+    if skull_stripped:
+        image = np.where(label_map == 0, 0, image).astype("float32")
+    return image
 
 
 def render_same_contrast(label_maps, seed, noise_std=5.0, blur_sigma=1.0):
