@@ -93,6 +93,8 @@ def segment(
     topology_classes=FROM_MODEL,
     interpolation=FROM_MODEL,
     out_path=None,
+    nan_policy="raise",
+    return_probabilities=False,
 ):
     """Segment a scan with a trained network; labels in the input's space.
 
@@ -179,10 +181,22 @@ def segment(
         out_path: write the labels there as NIfTI (int32) with the input's
             affine (the file's, `affine`, or `diag(voxel_size)`), or None.
             Defaults to None.
+        nan_policy: non-finite voxels of the scan: `"raise"` (a
+            `ValueError` with their count) or `"zero"` (set to 0 before
+            normalisation, with a `UserWarning`; see
+            `preprocess.check_finite_voxels`). Defaults to `"raise"`.
+        return_probabilities: also return the probabilities the labels are
+            the argmax of, on the input's grid and voxel order (after the
+            clean-up, linearly resampled; not renormalised: voxels the
+            clean-up removed sum to less than 1). They take
+            `input voxels x channels x 4` bytes. Defaults to False.
 
     Returns:
         An int32 array of the input's shape and voxel order: label values
-        (or channel indices).
+        (or channel indices). With `return_probabilities`, a tuple
+        `(labels, probabilities)`, the probabilities float32 of shape
+        `(*input_shape, channels)`, channel `k` for label
+        `output_labels[k]`.
 
     Raises:
         FileNotFoundError: when `model` is a path that does not exist.
@@ -239,7 +253,10 @@ def segment(
             "`keep_largest_component=True` (they group the channels it "
             f"cleans). Received: topology_classes={topology_classes!r}"
         )
-    data, sizes, to_input_order, save_affine = _prepare(image, voxel_size, affine)
+    return_probabilities = check_bool(return_probabilities, "return_probabilities")
+    data, sizes, to_input_order, save_affine = _prepare(
+        image, voxel_size, affine, nan_policy=nan_policy
+    )
     if out_path is not None and save_affine is None:
         raise ValueError(
             "Expected a 3D image to write `out_path` (NIfTI). Received: "
@@ -273,22 +290,36 @@ def segment(
         probabilities = smooth_probabilities(probabilities, smoothing_sigma)
     if keep_largest_component:
         _keep_largest_components(probabilities, 0.25, topology_classes)
+    on_input = None
     if not grid.axes:
         labels = np.argmax(probabilities, axis=-1)
+        on_input = probabilities if return_probabilities else None
     elif interpolation == "nearest":
         labels = grid.nearest_to_input(np.argmax(probabilities, axis=-1))
     else:
         best = grid.to_input(probabilities[..., 0])
         labels = np.zeros(best.shape, "int32")
+        if return_probabilities:
+            on_input = np.empty((*best.shape, channels), "float32")
+            on_input[..., 0] = best
         for c in range(1, channels):
             p = grid.to_input(probabilities[..., c])
             better = p > best
             best = np.where(better, p, best)
             labels[better] = c
+            if return_probabilities:
+                on_input[..., c] = p
+    if return_probabilities and on_input is None:  # "nearest" with resampling
+        on_input = np.stack(
+            [grid.to_input(probabilities[..., c]) for c in range(channels)], axis=-1
+        )
     labels = labels.astype("int32")
     if output_labels is not None:
         labels = output_labels[labels]
     labels = np.ascontiguousarray(to_input_order(labels))
     if out_path is not None:
         io.save_volume(out_path, labels, save_affine)
+    if return_probabilities:
+        on_input = np.ascontiguousarray(to_input_order(on_input), dtype="float32")
+        return labels, on_input
     return labels

@@ -272,3 +272,56 @@ def test_fresh_process_gives_the_same_labels(tmp_path):
     assert len(np.unique(labels)) > 1
     with zipfile.ZipFile(path) as zf:
         assert METADATA_ENTRY in zf.namelist()
+
+
+@pytest.mark.parametrize("target", [1.5, None])
+def test_probabilities_on_the_input_grid(target):
+    segmenter = make_segmenter()
+    image = scan()
+    # A voxel order other than RAS+: the probabilities follow the labels.
+    affine = np.array([[0, -1.0, 0, 5], [1.0, 0, 0, -3], [0, 0, 1.0, 2], [0, 0, 0, 1]])
+    labels, probabilities = segment(
+        segmenter,
+        image,
+        affine=affine,
+        target_voxel_size=target,
+        return_probabilities=True,
+    )
+    assert probabilities.shape == (*image.shape, 5)
+    assert probabilities.dtype == np.float32
+    assert probabilities.min() >= 0 and probabilities.max() <= 1 + 1e-5
+    np.testing.assert_array_equal(
+        labels, np.asarray(LABELS)[np.argmax(probabilities, axis=-1)]
+    )
+    np.testing.assert_array_equal(
+        labels, segment(segmenter, image, affine=affine, target_voxel_size=target)
+    )
+
+
+def test_probabilities_with_nearest_interpolation():
+    segmenter = make_segmenter(interpolation="nearest")
+    labels, probabilities = segment(segmenter, scan(), return_probabilities=True)
+    assert probabilities.shape == (*labels.shape, 5)
+    # Without clean-up and flip the channels sum to 1 (linear resampling
+    # keeps sums).
+    _, plain = segment(
+        segmenter,
+        scan(),
+        smoothing_sigma=0.0,
+        keep_largest_component=False,
+        return_probabilities=True,
+    )
+    np.testing.assert_allclose(plain.sum(axis=-1), 1.0, atol=1e-4)
+
+
+def test_non_finite_voxels():
+    segmenter = make_segmenter()
+    image = scan()
+    image[3, 4, 5] = np.nan
+    with pytest.raises(ValueError, match="1 non-finite voxel"):
+        segment(segmenter, image)
+    with pytest.warns(UserWarning, match="set to 0"):
+        labels = segment(segmenter, image, nan_policy="zero")
+    assert labels.shape == image.shape
+    with pytest.raises(ValueError, match="return_probabilities"):
+        segment(segmenter, scan(), return_probabilities="yes")
