@@ -100,3 +100,50 @@ def test_fit_step_matches_one_device(segmentation):
         # Random draws: each replica its own, so not one device's draws.
         random = results["fit_random"]
         assert random["gradient"] > 100 * GRADIENT_TOLERANCE * random["gradient_scale"]
+
+
+# RegistrationModel ----------------------------------------------------------
+
+# Under TensorFlow RegistrationModel needs what SegmentationModel does: its
+# `call(training=True)` inside `replica_seeds(self)` and float label maps
+# rounded (Keras builds the model on the replicas' batches averaged into
+# floats). Until then these fail; strict, so the fix shows.
+TENSORFLOW_PENDING = pytest.mark.xfail(
+    strict=True,
+    reason="RegistrationModel: replica_seeds and float label maps under "
+    "tf.distribute (see docs/data_parallel.md)",
+)
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def registration(request, tmp_path_factory):
+    return request.param, run_worker(request.param, "registration", tmp_path_factory)
+
+
+def _pending(request, engine):
+    if engine == "tensorflow":
+        request.applymarker(TENSORFLOW_PENDING)
+
+
+def test_registration_replica_halves_differ(registration, request):
+    engine, results = registration
+    _pending(request, engine)
+    assert results["replicas"] == 2
+    for key in results["keys"]:  # moving and fixed images, moving label maps
+        assert results["halves"][key] > 0, key
+
+
+def test_registration_repeatable_with_a_seed(registration):
+    _, results = registration
+    assert results["repeat"] == 0
+
+
+def test_registration_fit_step(registration, request):
+    engine, results = registration
+    _pending(request, engine)
+    assert "fit_error" not in results, results.get("fit_error")
+    step = results["fit"]
+    assert step["gradient_scale"] > 1e-3
+    if engine == "jax":  # the same draws as one device
+        assert step["gradient"] <= GRADIENT_TOLERANCE * step["gradient_scale"]
+        assert step["loss_distributed"] == pytest.approx(step["loss_single"], rel=1e-5)
