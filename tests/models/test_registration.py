@@ -177,7 +177,7 @@ def test_short_fit_learns_a_translation():
     assert -4.5 < shift[0] < -2 and 1 < shift[1] < 3.5, shift
     # The moved labels (nearest neighbour) overlap the fixed ones.
     moved = to_numpy(SpatialTransformer("nearest")([moving, out["displacement"]]))
-    assert np.mean(moved != fixed) < 0.3 * np.mean(moving != fixed)
+    assert np.mean(moved != fixed) < 0.5 * np.mean(moving != fixed)
 
 
 @pytest.mark.slow  # the RegistrationModel docstring example fits on shapes too
