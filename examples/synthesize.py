@@ -1,9 +1,9 @@
 """Synthesise SynthSeg- and SynthMorph-style images and write a PNG montage.
 
 Source label map: a real SynthSeg training label map (256^3, 1 mm) when a
-data directory is found (`--data-dir`, else $SYNTHLAYERS_DATA_DIR, else a
-`shared/data` directory next to the repository), with SynthSeg's generation
-labels and classes; otherwise a random label map from `RandomLabelMap`.
+data directory is given (`--data-dir`, else $SYNTHLAYERS_DATA_DIR), with
+SynthSeg's generation labels and classes; otherwise a random label map from
+`RandomLabelMap`.
 Each sample is a 3D synthesis (`LabelsToImage.synthseg` and
 `LabelsToImage.synthmorph` presets, a new draw per call) shown by its middle
 coronal slice. Rows: SynthSeg images, their segmentation targets, SynthMorph
@@ -23,22 +23,15 @@ import numpy as np  # noqa: E402
 
 from synthlayers import datasets  # noqa: E402
 from synthlayers.layers import LabelsToImage  # noqa: E402
-from synthlayers.visualize import colorize  # noqa: E402
-from synthlayers.visualize import label_colors  # noqa: E402
-from synthlayers.visualize import montage  # noqa: E402
-from synthlayers.visualize import to_gray  # noqa: E402
-from synthlayers.visualize import write_png  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NEXT_TO_REPO = os.path.normpath(os.path.join(ROOT, "..", "shared", "data"))
+from synthlayers.plot import plot_montage  # noqa: E402
+from synthlayers.plot import save_figure  # noqa: E402
 
 
 def find_data_dir(path):
-    """`path`, else $SYNTHLAYERS_DATA_DIR, else ../shared/data; with its origin."""
+    """`path`, else $SYNTHLAYERS_DATA_DIR, or None; with its origin."""
     for origin, candidate in (
         ("--data-dir", path),
         (f"${datasets.DATA_DIR_ENV}", datasets.local_data_dir()),
-        ("a shared/data directory next to the repository", NEXT_TO_REPO),
     ):
         if candidate and os.path.isdir(os.path.join(candidate, "synthseg_label_maps")):
             return candidate, origin
@@ -50,9 +43,9 @@ def find_data_dir(path):
 def real_label_map(data_dir, quick):
     """SynthSeg's first training map and its label tables."""
     path = datasets.synthseg_label_map_paths(data_dir)[0]
-    labels_map, _ = datasets.load_label_map(path)
+    label_map, _ = datasets.load_label_map(path)
     if quick:  # 256^3 at 1 mm -> 64^3 at 4 mm (nearest neighbour)
-        labels_map = labels_map[2::4, 2::4, 2::4]
+        label_map = label_map[2::4, 2::4, 2::4]
     labels, classes = datasets.synthseg_generation_labels(data_dir)
     # SynthSeg's targets: extra-cerebral labels -> 0, lesions and vessels into
     # their neighbours (SynthSeg's segmentation_labels, one per label).
@@ -62,28 +55,23 @@ def real_label_map(data_dir, quick):
     output_labels = None
     if os.path.isfile(targets_path):
         output_labels = dict(zip(labels.tolist(), np.load(targets_path).tolist()))
-    return labels_map, labels, classes, output_labels, os.path.basename(path)
+    return label_map, labels, classes, output_labels, os.path.basename(path)
 
 
 def random_label_map(shape, seed):
     """A random label map (16 labels, 0..15) from `RandomLabelMap`."""
     from synthlayers.layers.random_label_map import RandomLabelMap
 
-    generator = RandomLabelMap(shape, num_labels=16, seed=seed)
-    labels_map = generator(np.zeros((1, 1), "float32"))["segmentation_masks"]
-    labels_map = np.asarray(labels_map)[0, ..., 0]
-    labels = np.unique(labels_map)
-    return labels_map, labels, None, None
+    generator = RandomLabelMap(output_shape=shape, num_labels=16, seed=seed)
+    label_map = generator(np.zeros((1, 1), "float32"))["segmentation_masks"]
+    label_map = np.asarray(label_map)[0, ..., 0]
+    labels = np.unique(label_map)
+    return label_map, labels, None, None
 
 
-def coronal(volume):
-    """Middle coronal slice of a RAS volume, superior up, left on the left."""
-    return volume[:, volume.shape[1] // 2, :].T[::-1]
-
-
-def synthesize(generator, labels_map, samples):
+def synthesize(generator, label_map, samples):
     """`samples` consecutive draws (batch 1 each): images, labels, seconds."""
-    batch = labels_map[None, ..., None]
+    batch = label_map[None, ..., None]
     images, masks, seconds = [], [], []
     for _ in range(samples):
         start = time.perf_counter()
@@ -118,18 +106,18 @@ def main():
     if not args.random_labels:
         data_dir, origin = find_data_dir(args.data_dir)
     if data_dir is not None:
-        labels_map, labels, classes, output_labels, name = real_label_map(
+        label_map, labels, classes, output_labels, name = real_label_map(
             data_dir, args.quick
         )
         output_shape = (48,) * 3 if args.quick else (160,) * 3
         print(
             f"Label map: {name} from {os.path.abspath(data_dir)} (found via "
-            f"{origin}), {'x'.join(map(str, labels_map.shape))}, "
+            f"{origin}), {'x'.join(map(str, label_map.shape))}, "
             f"{len(labels)} SynthSeg generation labels"
         )
     else:
         shape = (64,) * 3 if args.quick else (128,) * 3
-        labels_map, labels, classes, output_labels = random_label_map(shape, args.seed)
+        label_map, labels, classes, output_labels = random_label_map(shape, args.seed)
         output_shape = (48,) * 3 if args.quick else (96,) * 3
         reason = "--random-labels" if args.random_labels else "no SynthSeg data found"
         print(
@@ -152,19 +140,22 @@ def main():
     synthmorph = LabelsToImage.synthmorph(
         labels, output_shape=output_shape, seed=args.seed + 1000
     )
-    seg_images, seg_masks, seg_times = synthesize(synthseg, labels_map, args.samples)
+    seg_images, seg_masks, seg_times = synthesize(synthseg, label_map, args.samples)
     morph_images, morph_masks, morph_times = synthesize(
-        synthmorph, labels_map, args.samples
+        synthmorph, label_map, args.samples
     )
 
-    colors = label_colors(np.unique(labels_map).tolist() + list(np.unique(seg_masks)))
-    rows = [
-        [to_gray(coronal(x)) for x in seg_images],
-        [colorize(coronal(x), colors) for x in seg_masks],
-        [to_gray(coronal(x)) for x in morph_images],
-        [colorize(coronal(x), colors) for x in morph_masks],
-    ]
-    write_png(args.out, montage([t for row in rows for t in row], columns=args.samples))
+    # Rows: SynthSeg images, their targets, SynthMorph images, their labels.
+    figure = plot_montage(
+        seg_images + morph_images,
+        seg_masks + morph_masks,
+        view="coronal",
+        columns=args.samples,
+        titles=[f"SynthSeg {i + 1}" for i in range(args.samples)]
+        + [f"SynthMorph {i + 1}" for i in range(args.samples)],
+        legend=data_dir is not None,
+    )
+    save_figure(figure, args.out)
     size = "x".join(map(str, output_shape))
     for name, times in (("SynthSeg", seg_times), ("SynthMorph", morph_times)):
         print(

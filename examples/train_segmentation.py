@@ -23,9 +23,8 @@ every `--checkpoint-minutes`; `--resume` continues from it), `summary.json`,
 truth), and the exported TensorFlow SavedModel `savedmodel/` with the same
 metadata in `savedmodel/synthlayers.json` (on the TensorFlow backend).
 
-Data: `--data-dir`, else $SYNTHLAYERS_DATA_DIR, else a `shared/data`
-directory next to the checkout, else the download cache (fetched with
-SHA-256 checks). If the data cannot be had, the run says so in one line
+Data: `--data-dir`, else $SYNTHLAYERS_DATA_DIR, else the download cache
+(fetched with SHA-256 checks). If the data cannot be had, the run says so in one line
 and trains on label maps made in code (`RandomLabelMap`), without the
 evaluation on the real scan.
 
@@ -65,17 +64,10 @@ import numpy as np  # noqa: E402
 from synthlayers import datasets  # noqa: E402
 from synthlayers.layers import RandomLabelMap  # noqa: E402
 from synthlayers.models import export_network  # noqa: E402
-from synthlayers.visualize import colorize  # noqa: E402
-from synthlayers.visualize import label_colors  # noqa: E402
-from synthlayers.visualize import montage  # noqa: E402
-from synthlayers.visualize import to_gray  # noqa: E402
-from synthlayers.visualize import write_png  # noqa: E402
+from synthlayers.plot import plot_montage  # noqa: E402
+from synthlayers.plot import save_figure  # noqa: E402
 from synthlayers.workflows import evaluate_on_test_scan  # noqa: E402
 from synthlayers.workflows import train_segmentation  # noqa: E402
-
-CORONAL = 1  # RAS+: axis 1 runs posterior -> anterior
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NEXT_TO_REPO = os.path.normpath(os.path.join(ROOT, "..", "shared", "data"))
 
 
 def settings(args):
@@ -104,11 +96,7 @@ def settings(args):
 def find_data(args):
     """SynthSeg's files: `--data-dir`, $SYNTHLAYERS_DATA_DIR, next to the repo,
     or the download cache (fetched with SHA-256 checks)."""
-    data_dir = args.data_dir
-    if data_dir is None and datasets.local_data_dir() is None:
-        if os.path.isdir(os.path.join(NEXT_TO_REPO, "synthseg_label_maps")):
-            data_dir = NEXT_TO_REPO
-    directory = datasets.fetch_data(data_dir=data_dir)
+    directory = datasets.fetch_data(data_dir=args.data_dir)
     datasets.synthseg_label_map_paths(directory)  # raises when there are none
     datasets.synthseg_generation_labels(directory)
     return directory
@@ -116,7 +104,7 @@ def find_data(args):
 
 def random_label_maps(shape, seed):
     """Fallback: label maps made in code (RandomLabelMap, 16 labels)."""
-    generator = RandomLabelMap(shape, num_labels=16, seed=seed)
+    generator = RandomLabelMap(output_shape=shape, num_labels=16, seed=seed)
     maps = [
         np.asarray(generator(np.zeros((1, 1)))["segmentation_masks"])[0, ..., 0]
         for _ in range(4)
@@ -142,19 +130,16 @@ def generator_overrides(items):
 
 
 def figure(image, prediction, truth, path):
-    """Middle coronal slice: real image, prediction, ground truth."""
-    index = image.shape[CORONAL] // 2
-
-    def coronal(volume):
-        return np.take(volume, index, axis=CORONAL).T[::-1]
-
-    colors = label_colors(sorted(set(np.unique(truth)) | set(np.unique(prediction))))
-    tiles = [
-        to_gray(coronal(image)),
-        colorize(coronal(prediction), colors),
-        colorize(coronal(truth), colors),
-    ]
-    write_png(path, montage(tiles, columns=3))
+    """Middle coronal slice: the real image, the prediction, the ground truth."""
+    figure = plot_montage(
+        [image, image],
+        [prediction, truth],
+        view="coronal",
+        overlay=True,
+        titles=["prediction", "ground truth (FreeSurfer)"],
+        panel_size=3.0,
+    )
+    save_figure(figure, path)
 
 
 def peak_rss_gb():

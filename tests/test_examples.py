@@ -1,48 +1,30 @@
+"""Smoke runs of the examples, as a user types them (subprocesses)."""
+
 import os
 import subprocess
 import sys
-import zlib
 
 import numpy as np
 import pytest
-
-from synthlayers.visualize import write_png
+from matplotlib.image import imread
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Set by tests/conftest.py beside our checkouts; users download the data.
+DATA_DIR = os.environ.get("SYNTHLAYERS_DATA_DIR", "")
 
 
 def _read_png(path):
-    """Minimal reader for the PNGs we write (8-bit RGB, filter 0)."""
-    with open(path, "rb") as f:
-        data = f.read()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = np.frombuffer(data[16:24], ">u4")
-    idat, pos = b"", 8
-    while pos < len(data):
-        length = int.from_bytes(data[pos : pos + 4], "big")
-        if data[pos + 4 : pos + 8] == b"IDAT":
-            idat += data[pos + 8 : pos + 8 + length]
-        pos += 12 + length
-    raw = np.frombuffer(zlib.decompress(idat), "uint8").reshape(height, 1 + 3 * width)
-    assert np.all(raw[:, 0] == 0)
-    return raw[:, 1:].reshape(height, width, 3)
-
-
-def test_write_png_round_trip(tmp_path, rng):
-    rgb = rng.integers(0, 256, (7, 5, 3)).astype("uint8")
-    write_png(tmp_path / "x.png", rgb)
-    np.testing.assert_array_equal(_read_png(tmp_path / "x.png"), rgb)
-
-
-SHARED_DATA = os.path.normpath(os.path.join(ROOT, "..", "shared", "data"))
+    """A PNG as 8-bit RGB (matplotlib reads floats in [0, 1], maybe RGBA)."""
+    image = imread(path)
+    return np.round(image[..., :3] * 255).astype("uint8")
 
 
 @pytest.mark.parametrize("source", ["synthseg", "random"])
 def test_synthesize_example_quick(tmp_path, source):
     if source == "synthseg":
-        if not os.path.isdir(os.path.join(SHARED_DATA, "synthseg_label_maps")):
-            pytest.skip(f"SynthSeg data not found in {SHARED_DATA}")
-        options = ["--data-dir", SHARED_DATA]
+        if not os.path.isdir(os.path.join(DATA_DIR, "synthseg_label_maps")):
+            pytest.skip(f"SynthSeg data not found in {DATA_DIR}")
+        options = ["--data-dir", DATA_DIR]
         expected = "Label map: training_seg_01.nii.gz"
     else:
         options = ["--random-labels"]
@@ -69,13 +51,12 @@ def test_synthesize_example_quick(tmp_path, source):
     assert expected in result.stdout
     assert "Wrote montage to" in result.stdout
     image = _read_png(out)
-    # 4 rows (SynthSeg images, targets, SynthMorph images, labels) x 3 samples
-    # of 48x48 tiles, 2-pixel gaps.
-    assert image.shape == (4 * 50 + 2, 3 * 50 + 2, 3)
+    # 4 rows (SynthSeg images, targets, SynthMorph images, labels) x 3 samples.
+    assert image.shape[0] > 300 and image.shape[1] > 300
     assert image.std() > 20  # not blank
-    rows = [image[2 + 50 * r : 50 * (r + 1), 2:-2] for r in range(4)]
-    for row in rows:
-        assert row.std() > 10  # every row has content
+    quarters = np.array_split(image, 4, axis=0)
+    for row in quarters:
+        assert row.std() > 10  # every row of panels has content
 
 
 def _run_training(tmp_path, *options):
@@ -111,9 +92,9 @@ default_backend_only = pytest.mark.skipif(
 def test_train_segmentation_quick_on_real_data(tmp_path):
     import json
 
-    if not os.path.isdir(os.path.join(SHARED_DATA, "synthseg_label_maps")):
-        pytest.skip(f"SynthSeg data not found in {SHARED_DATA}")
-    result = _run_training(tmp_path, "--data-dir", SHARED_DATA)
+    if not os.path.isdir(os.path.join(DATA_DIR, "synthseg_label_maps")):
+        pytest.skip(f"SynthSeg data not found in {DATA_DIR}")
+    result = _run_training(tmp_path, "--data-dir", DATA_DIR)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "SynthSeg label maps from" in result.stdout
     run = tmp_path / "run"
@@ -142,7 +123,7 @@ def test_train_segmentation_quick_on_real_data(tmp_path):
     assert len(segmenter.output_labels) == 32 and segmenter.voxel_size == 2.0
     assert segmenter.slice_axes == [1] and segmenter.flip
     assert segmenter.provenance["steps"] == summary["steps"]
-    again = evaluate_on_test_scan(run / "model.keras", data_dir=SHARED_DATA)
+    again = evaluate_on_test_scan(run / "model.keras", data_dir=DATA_DIR)
     assert again["scores"]["mean_dice"] == summary["mean_dice"]
     # The SavedModel carries the same metadata.
     exported = read_metadata(run / "savedmodel", kind="segmentation")

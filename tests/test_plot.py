@@ -297,12 +297,3 @@ def test_library_code_never_uses_pyplot():
     source = inspect.getsource(plot)
     assert "pyplot" not in source.replace("without `pyplot`", "")
     assert ".show(" not in source
-
-
-def test_deprecated_visualize_colours_are_freesurfer_colours():
-    from synthlayers import visualize
-
-    colors = visualize.label_colors([2, 41, 17])
-    assert colors[0].tolist() == [0, 0, 0]
-    assert colors[2].tolist() == colors[41].tolist() == [245, 245, 245]
-    assert colors[17].dtype == np.uint8 and colors[17].tolist() == [220, 216, 20]
