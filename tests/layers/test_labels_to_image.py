@@ -29,6 +29,7 @@ def _labels(ndim, batch=2):
 VALUES = [0, 2, 3, 4, 10, 24, 41, 42, 43, 49]
 
 
+@pytest.mark.slow  # the contract test covers the preset; this is the config path
 @pytest.mark.parametrize("ndim", [2, 3])
 def test_contract_synthseg(ndim, tmp_path):
     check_layer(

@@ -21,7 +21,9 @@ PRIOR_MEANS = [[20.0, 90.0, 160.0, 230.0], [8.0, 8.0, 8.0, 8.0]]
 PRIOR_STDS = [[4.0, 4.0, 4.0, 4.0], [1.0, 1.0, 1.0, 1.0]]
 # On a CPU, jit_compile="auto" is False under TensorFlow (XLA on a GPU) and
 # PyTorch, True under JAX; True is XLA under TensorFlow.
-JIT = {"tensorflow": [False, True]}.get(keras.backend.backend(), [False])
+JIT = {
+    "tensorflow": [False, pytest.param(True, marks=pytest.mark.slow)]  # XLA compile
+}.get(keras.backend.backend(), [False])
 STEPS = 30
 
 
@@ -133,6 +135,7 @@ def test_weighted_l2_warm_up_then_dice():
     assert np.all(np.isfinite(history.history["loss"]))
 
 
+@pytest.mark.slow  # a .keras save and load of the whole model
 def test_keras_round_trip(trained, tmp_path):
     model = trained[0]
     label_maps = _label_maps()

@@ -147,6 +147,7 @@ def test_spatial_size_not_a_multiple():
     unet((30, 32, 1), num_classes=2, levels=2, features=2)  # multiples of 2
 
 
+@pytest.mark.slow  # a .keras save and load
 def test_keras_round_trip(tmp_path):
     net = unet((None, None, 1), num_classes=3, levels=3, features=4)
     images = make_image((16, 16), batch=2)
