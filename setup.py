@@ -29,13 +29,23 @@ setup(
         "nibabel>=5",
         "numpy>=1.26",
         "pooch>=1.8",  # data downloads: hashes, mirrors, cache, retries
-        "scipy>=1.11",  # connected components in inference
+        "scipy>=1.11",  # resampling, smoothing, connected components in inference
         "tensorflow>=2.16",
     ],
     extras_require={
-        "test": ["pytest>=8", "ruff>=0.6"],
+        "test": [
+            "pytest>=8",
+            "ruff>=0.6",
+            "dipy>=1.9",  # the registration tests' affine pre-alignment
+            "nbclient>=0.10",  # the notebooks run as tests
+            "nbformat>=5.10",
+            "ipykernel>=6.29",
+        ],
         "jax": ["jax>=0.4.30"],
         "torch": ["torch>=2.2"],
+        # Mutual-information affine pre-alignment for `register` (the moments
+        # initialiser needs nothing).
+        "registration": ["dipy>=1.9"],
         # What .ci/run adds to run the suite under JAX and PyTorch (CPU) and
         # the cross-checks against the anchors' PyTorch releases.
         "ci": [
