@@ -610,6 +610,53 @@ DEFAULT_TRAINING_MINUTES = 10.0
 """The time budget of `train-segmentation` without `--steps` or `--minutes`."""
 
 
+def run_register(args, report):
+    """`synthlayers register`: a thin call of `synthlayers.inference.register`."""
+    if args.model is not None:
+        _check_input_file(args.model, "model file")
+    for path, what in ((args.moving, "moving image"), (args.fixed, "fixed image")):
+        data = _spatial_3d(_read_nifti(path, what)[0], path, what)
+        if not np.all(np.isfinite(data)):
+            raise CommandError(f"{what} {path} holds non-finite voxels (NaN or inf)")
+    if args.moving_segmentation is not None:
+        _load_label_map(args.moving_segmentation)  # readable, 3D, integer
+    _check_output_dir(args.out)
+    _import_library()
+    from synthlayers.inference import register
+    from synthlayers.models.model_file import read_metadata
+
+    model = None
+    if args.model is not None:
+        try:
+            read_metadata(args.model, kind="registration")
+        except (ValueError, OSError) as error:
+            raise CommandError(_one_line(error)) from None
+        model = args.model
+    # Written into a temporary directory, moved into --out at the end: nothing
+    # half-written is left under the final names.
+    staging = tempfile.mkdtemp(prefix=".synthlayers-register-", dir=args.out)
+    try:
+        try:
+            register(
+                model,
+                args.moving,
+                args.fixed,
+                moving_segmentation=args.moving_segmentation,
+                affine_method=args.affine,
+                out=staging,
+            )
+        except (ValueError, ImportError) as error:
+            raise CommandError(_one_line(error)) from None
+        for name in sorted(os.listdir(staging)):
+            os.replace(os.path.join(staging, name), os.path.join(args.out, name))
+    finally:
+        for name in os.listdir(staging):
+            os.remove(os.path.join(staging, name))
+        os.rmdir(staging)
+    print(f"Wrote the registration of {args.moving} to {args.fixed} into {args.out}")
+    return 0
+
+
 def _training_progress(steps, minutes, stream=None):
     """A Keras callback drawing a `Progress` bar over the step or time budget."""
     import keras
@@ -653,7 +700,7 @@ def _training_progress(steps, minutes, stream=None):
 
 
 def build_parser():
-    """The `synthlayers` argument parser, with its three sub-commands.
+    """The `synthlayers` argument parser, with its sub-commands.
 
     Returns:
         An `argparse.ArgumentParser`.
@@ -757,6 +804,40 @@ def build_parser():
     train.add_argument(
         "--out", required=True, metavar="MODEL", help="model file (.keras)"
     )
+
+    register = commands.add_parser(
+        "register",
+        help="register a moving scan to a fixed one (affine, then a model file)",
+        description="Register MOVING to FIXED (synthlayers.inference.register): "
+        "both in RAS+ on the fixed field of view, an affine pre-alignment "
+        "(mutual information through dipy, or moments), then the registration "
+        "network of --model. Writes moved.nii.gz, fixed.nii.gz, "
+        "displacement.nii.gz (pull-back from the fixed grid, RAS mm, NIfTI "
+        "vector intent as ITK and Slicer read it), inverse_displacement.nii.gz, "
+        "affine.txt and, with --moving-seg, moved_segmentation.nii.gz.",
+    )
+    register.add_argument("moving", metavar="MOVING", help="moving scan (NIfTI/MGH)")
+    register.add_argument("fixed", metavar="FIXED", help="fixed scan (NIfTI/MGH)")
+    register.add_argument(
+        "--model",
+        metavar="MODEL",
+        help="registration model file (default: affine only)",
+    )
+    register.add_argument(
+        "--moving-seg",
+        dest="moving_segmentation",
+        metavar="LABELS",
+        help="labels of the moving scan, warped by nearest neighbour",
+    )
+    register.add_argument(
+        "--affine",
+        choices=("mutual_information", "moments", "none"),
+        default=None,
+        help="the pre-alignment (default: mutual_information with dipy, else moments)",
+    )
+    register.add_argument(
+        "--out", required=True, metavar="DIR", help="output directory"
+    )
     return parser
 
 
@@ -789,6 +870,7 @@ def main(argv=None):
         "sample": lambda: run_sample(args),
         "segment": lambda: run_segment(args, report),
         "train-segmentation": lambda: run_train_segmentation(args, report),
+        "register": lambda: run_register(args, report),
     }
     show = warnings.showwarning
     warnings.showwarning = _show_warning(prog)

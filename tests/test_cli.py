@@ -232,6 +232,23 @@ BAD_INPUTS = [
         "train-segmentation --label-maps {float_labels} --steps 1 --out {tmp}/m.keras",
         "integer labels",
     ),
+    (
+        "register_missing_moving",
+        "register {tmp}/no.nii.gz {scan} --out {out}",
+        "not found",
+    ),
+    ("register_2d_fixed", "register {scan} {scan_2d} --out {out}", "3D volume"),
+    ("register_nan_moving", "register {scan_nan} {scan} --out {out}", "non-finite"),
+    (
+        "register_model_of_another_kind",
+        "register {scan} {scan_b} --model {model} --out {out}",
+        "registration",
+    ),
+    (
+        "register_float_segmentation",
+        "register {scan} {scan_b} --moving-seg {float_labels} --out {out}",
+        "integer labels",
+    ),
 ]
 
 
@@ -309,7 +326,7 @@ def test_usage_errors_are_one_line_with_exit_code_2(capsys):
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["sample"], ["segment"], ["train-segmentation"]]
+    "command", [[], ["sample"], ["segment"], ["train-segmentation"], ["register"]]
 )
 def test_help_on_every_command(command, capsys):
     with pytest.raises(SystemExit) as raised:
@@ -321,7 +338,8 @@ def test_help_on_every_command(command, capsys):
         "sample": ["--num", "--out", "--preset", "--shape", "--seed"],
         "segment": ["--out", "--volumes", "--probabilities", "--nan-policy"],
         "train-segmentation": ["--label-maps", "--minutes", "--steps", "--ndim"],
-    }.get(" ".join(command), ["sample", "segment", "train-segmentation"]):
+        "register": ["--model", "--moving-seg", "--affine", "--out"],
+    }.get(" ".join(command), ["sample", "segment", "train-segmentation", "register"]):
         assert option in out
 
 
@@ -623,3 +641,21 @@ def test_train_then_segment_in_a_fresh_process(files, tmp_path):
         "Right-Cerebral-White-Matter",
     ]
     assert rows[1][0] == "scan" and len(rows) == 2
+
+
+def test_register_affine_only_writes_the_fields(files, tmp_path, capsys):
+    """Without --model: the affine alone; the outputs land under their names."""
+    out = tmp_path / "out"
+    argv = ["register", files["scan_b"], files["scan"], "--affine", "moments"]
+    argv += ["--moving-seg", files["labels"], "--out", str(out)]
+    code, _, err = _run(argv, capsys)
+    assert code == 0, err
+    written = sorted(os.listdir(out))
+    for name in ("moved.nii.gz", "displacement.nii.gz", "moved_segmentation.nii.gz"):
+        assert name in written
+    assert not [name for name in written if name.startswith(".")]  # no leftovers
+    moved = nibabel.load(out / "moved.nii.gz").get_fdata()
+    fixed = nibabel.load(out / "fixed.nii.gz").get_fdata()  # its grid at 1 mm
+    assert moved.shape == fixed.shape
+    # scan_b is scan flipped along its first axis: the moments align it back.
+    assert np.corrcoef(moved.ravel(), fixed.ravel())[0, 1] > 0.9
