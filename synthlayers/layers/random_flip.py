@@ -8,6 +8,7 @@ from synthlayers.layers.base import BaseRandomLayer
 from synthlayers.layers.base import batch_size_of
 from synthlayers.ops.labels import apply_lookup_table
 from synthlayers.ops.labels import lookup_table
+from synthlayers.ops.random import materialize
 from synthlayers.validation import check_int
 from synthlayers.validation import check_probability
 from synthlayers.validation import is_integer
@@ -165,6 +166,7 @@ class RandomFlip(BaseRandomLayer):
             return None
         shape = (batch_size_of(data), len(self.axes))
         draws = keras.random.uniform(shape, seed=self.seed_generator_for(seed))
+        draws = materialize(draws)  # not recomputed per voxel under XLA
         flips = draws < self.probability
         return {"flips": flips}
 

@@ -13,6 +13,8 @@ from synthlayers.layers.sampling import draw_from_ranges
 from synthlayers.layers.sampling import where_mask
 from synthlayers.ops.labels import apply_lookup_table
 from synthlayers.ops.labels import lookup_table
+from synthlayers.ops.random import hashed_normal
+from synthlayers.ops.random import materialize
 from synthlayers.validation import check_int
 from synthlayers.validation import check_int_list
 from synthlayers.validation import check_probability
@@ -386,10 +388,17 @@ class RandomGaussianMixture(BaseRandomLayer):
                 and self.background_std_range[1] > 0
             )
         ):
-            spatial = tuple(ops.shape(masks)[1:-1])
-            noise = keras.random.normal(
-                (batch_size, *spatial, self.num_channels), seed=seed
-            )
+            spatial = tuple(masks.shape[1:-1])
+            shape = (batch_size, *spatial, self.num_channels)
+            if None in spatial:
+                noise = keras.random.normal(
+                    (batch_size, *ops.shape(masks)[1:-1], self.num_channels),
+                    seed=seed,
+                )
+            else:
+                # Hashed from a few drawn keys: `keras.random.normal` of a
+                # whole volume is ~100x slower under TensorFlow XLA on CPU.
+                noise = hashed_normal(shape, seed)
         return {"means": means, "stds": stds, "noise": noise}
 
     def generate_images(self, masks, transformation):
@@ -402,11 +411,12 @@ class RandomGaussianMixture(BaseRandomLayer):
         # Per-sample parameters with an extra zero class for unknown labels.
         zero = ops.zeros((batch, 1, c), "float32")
         means = ops.concatenate([ops.cast(transformation["means"], "float32"), zero], 1)
-        means = ops.take(ops.reshape(means, (-1, c)), index, axis=0)
+        # Materialised: XLA would otherwise recompute the draws per voxel.
+        means = ops.take(materialize(ops.reshape(means, (-1, c))), index, axis=0)
         if transformation["noise"] is None:
             return ops.cast(means, self.compute_dtype)
         stds = ops.concatenate([ops.cast(transformation["stds"], "float32"), zero], 1)
-        stds = ops.take(ops.reshape(stds, (-1, c)), index, axis=0)
+        stds = ops.take(materialize(ops.reshape(stds, (-1, c))), index, axis=0)
         return ops.cast(means + stds * transformation["noise"], self.compute_dtype)
 
     def get_config(self):

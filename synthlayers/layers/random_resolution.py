@@ -12,6 +12,7 @@ from synthlayers.layers.sampling import draw_from_ranges
 from synthlayers.layers.sampling import draw_mask
 from synthlayers.layers.sampling import where_mask
 from synthlayers.ops.filters import gaussian_kernel_matrix
+from synthlayers.ops.random import materialize
 from synthlayers.ops.resize import apply_along_axis
 from synthlayers.validation import broadcast_per_axis
 from synthlayers.validation import check_number
@@ -241,7 +242,9 @@ class RandomResolution(BaseRandomLayer):
         x = ops.cast(images, "float32")
         noise = transformation.get("noise")
         spacing, thickness = transformation["spacing"], transformation["thickness"]
-        sigma = blurring_sigma(spacing, thickness)
+        # Materialised: XLA would otherwise recompute the draws per matrix entry.
+        spacing = materialize(spacing)
+        sigma = materialize(blurring_sigma(spacing, thickness))
         for axis, length in enumerate(shape):
             down, up = resolution_matrices(spacing[:, axis], sigma[:, axis], length)
             x = apply_along_axis(x, ops.matmul(up, down), axis)

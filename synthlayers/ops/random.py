@@ -40,6 +40,27 @@ def mix32(x):
     return ops.bitwise_xor(x, _shift_right(x, 16))
 
 
+def materialize(x):
+    """`x` unchanged, computed once by compilers rather than fused into consumers.
+
+    XLA fuses a small tensor's producers into each full-size consumer and
+    recomputes them per element: a per-sample draw of `keras.random`
+    (ThreeFry/Philox rounds) feeding a whole-volume `where` or gather cost
+    ~130 ms per 96^3 volume under TensorFlow XLA on the CPU, against ~3 ms
+    once materialised. A sort is never fused, so `x` goes through a sort
+    of `[x, x]` (exact; meant for small tensors such as per-sample
+    parameters).
+
+    Args:
+        x: a numeric tensor (no NaN).
+
+    Returns:
+        `x`, the same values and dtype.
+    """
+    x = ops.convert_to_tensor(x)
+    return ops.sort(ops.stack([x, x], axis=-1), axis=-1)[..., 0]
+
+
 def _uniform(counter, key_a, key_b):
     """Uniforms in (0, 1) from int32 `counter` and two int32 keys."""
     bits = mix32(ops.bitwise_xor(mix32(ops.add(counter, key_a)), key_b))
@@ -77,6 +98,7 @@ def hashed_normal(shape, seed, dtype="float32"):
     rest = [int(s) for s in shape[1:]]
     half = (math.prod(rest) + 1) // 2  # Box-Muller pairs per sample
     keys = keras.random.randint((4,), 0, 2**31 - 1, dtype="int32", seed=seed)
+    keys = materialize(keys)
     batch = ops.arange(shape[0], dtype="int32") * half
     counter = ops.expand_dims(batch, 1) + ops.arange(half, dtype="int32")[None]
     u1 = _uniform(counter, keys[0], keys[1])

@@ -7,6 +7,7 @@ from keras import ops
 from scipy import stats
 
 from synthlayers.ops.random import hashed_normal
+from synthlayers.ops.random import materialize
 from synthlayers.ops.random import mix32
 
 
@@ -72,3 +73,12 @@ def test_hashed_normal_odd_size_and_dtype(dtype):
     assert tuple(x.shape) == (3, 5, 3)
     assert keras.backend.standardize_dtype(x.dtype) == dtype
     assert np.isfinite(ops.convert_to_numpy(x)).all()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int32"])
+def test_materialize_is_the_identity(dtype):
+    values = np.random.default_rng(0).normal(size=(3, 4, 2)) * 1000
+    x = values.astype(dtype)
+    got = ops.convert_to_numpy(materialize(ops.convert_to_tensor(x)))
+    assert got.dtype == x.dtype
+    np.testing.assert_array_equal(got, x)
