@@ -73,9 +73,7 @@ def parse_args(argv=None):
 def data_dir(path):
     from synthlayers.data.registration_cases import data_available
 
-    candidates = [path, os.environ.get("SYNTHLAYERS_DATA_DIR")]
-    candidates.append(os.path.join(HERE, "..", "..", "shared", "data"))
-    for candidate in candidates:
+    for candidate in (path, os.environ.get("SYNTHLAYERS_DATA_DIR")):
         if candidate and data_available(candidate):
             return os.path.abspath(candidate)
     return None

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from synthlayers.layers.base import is_integer_dtype
 from synthlayers.layers.labels_to_image_pair import FIXED_IMAGES
 from synthlayers.layers.labels_to_image_pair import FIXED_MASKS
 from synthlayers.layers.labels_to_image_pair import MOVING_IMAGES
@@ -13,8 +14,9 @@ from synthlayers.layers.labels_to_image_pair import MOVING_MASKS
 from synthlayers.layers.spatial_transformer import IntegrateVelocity
 from synthlayers.layers.spatial_transformer import SpatialTransformer
 from synthlayers.losses import DiceLoss
+from synthlayers.losses import GradientLoss
 from synthlayers.losses import LocalNCCLoss
-from synthlayers.losses import gradient_penalty
+from synthlayers.models.segmentation import replica_seeds
 from synthlayers.models.unet import SpatialShapeCheck
 from synthlayers.ops.resize import resize_displacement
 from synthlayers.validation import check_choice
@@ -373,6 +375,8 @@ class RegistrationModel(keras.Model):
             regularization_weight, "regularization_weight", min_value=0.0
         )
         self.transformer = SpatialTransformer(name="label_transformer")
+        # A Keras loss, so that data-parallel training scales it per replica.
+        self.regularization = GradientLoss()
 
     def build(self, input_shape=None):
         self.built = True
@@ -384,6 +388,21 @@ class RegistrationModel(keras.Model):
 
     def call(self, data, training=False):
         training = bool(training)
+        if training:
+            # Under tf.distribute each replica draws its own pairs.
+            with replica_seeds(self):
+                return self._forward(data, training)
+        return self._forward(data, training)
+
+    def _forward(self, data, training):
+        if (
+            not isinstance(data, (list, tuple))
+            and len(data.shape) >= 4
+            and not is_integer_dtype(data.dtype)
+        ):
+            # Under `tf.distribute`, `fit` builds the model on the replicas'
+            # batches averaged into floats: label values, rounded.
+            data = ops.cast(ops.round(data), "int32")
         pair = self.generator(data, training=training)
         missing = {MOVING_IMAGES, FIXED_IMAGES, MOVING_MASKS, FIXED_MASKS} - set(pair)
         if missing:
@@ -466,7 +485,8 @@ class RegistrationModel(keras.Model):
         fixed, moved = self._split(y, y_pred)
         loss = super().compute_loss(x, fixed, moved, sample_weight, training=training)
         if self.regularization_weight:
-            penalty = ops.mean(gradient_penalty(y_pred[DISPLACEMENT]))
+            displacement = y_pred[DISPLACEMENT]
+            penalty = self.regularization(displacement, displacement)
             loss = loss + self.regularization_weight * penalty
         return loss
 

@@ -104,15 +104,10 @@ def test_fit_step_matches_one_device(segmentation):
 
 # RegistrationModel ----------------------------------------------------------
 
-# Under TensorFlow RegistrationModel needs what SegmentationModel does: its
-# `call(training=True)` inside `replica_seeds(self)` and float label maps
-# rounded (Keras builds the model on the replicas' batches averaged into
-# floats). Until then these fail; strict, so the fix shows.
-TENSORFLOW_PENDING = pytest.mark.xfail(
-    strict=True,
-    reason="RegistrationModel: replica_seeds and float label maps under "
-    "tf.distribute (see docs/data_parallel.md)",
-)
+# RegistrationModel does what SegmentationModel does under TensorFlow: its
+# `call(training=True)` inside `replica_seeds(self)`, float label maps rounded
+# (Keras builds the model on the replicas' batches averaged into floats), and
+# the gradient penalty as a Keras loss (scaled per replica).
 
 
 @pytest.fixture(scope="module", params=ENGINES)
@@ -120,14 +115,8 @@ def registration(request, tmp_path_factory):
     return request.param, run_worker(request.param, "registration", tmp_path_factory)
 
 
-def _pending(request, engine):
-    if engine == "tensorflow":
-        request.applymarker(TENSORFLOW_PENDING)
-
-
-def test_registration_replica_halves_differ(registration, request):
+def test_registration_replica_halves_differ(registration):
     engine, results = registration
-    _pending(request, engine)
     assert results["replicas"] == 2
     for key in results["keys"]:  # moving and fixed images, moving label maps
         assert results["halves"][key] > 0, key
@@ -138,9 +127,8 @@ def test_registration_repeatable_with_a_seed(registration):
     assert results["repeat"] == 0
 
 
-def test_registration_fit_step(registration, request):
+def test_registration_fit_step(registration):
     engine, results = registration
-    _pending(request, engine)
     assert "fit_error" not in results, results.get("fit_error")
     step = results["fit"]
     assert step["gradient_scale"] > 1e-3
