@@ -4,6 +4,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from synthlayers.ops.random import materialize
+
 DISTRIBUTIONS = ("uniform", "normal")
 
 
@@ -17,9 +19,12 @@ def draw_from_ranges(seed_generator, batch_size, ranges, distribution="uniform")
     low = ops.convert_to_tensor(np.array([r[0] for r in ranges], "float32"))
     high = ops.convert_to_tensor(np.array([r[1] for r in ranges], "float32"))
     shape = (batch_size, len(ranges))
+    # Materialised: under XLA a draw fused into a whole-volume consumer is
+    # recomputed per voxel (synthlayers.ops.random.materialize).
     if distribution == "uniform":
-        return low + (high - low) * keras.random.uniform(shape, seed=seed_generator)
-    z = keras.random.normal(shape, seed=seed_generator)
+        u = materialize(keras.random.uniform(shape, seed=seed_generator))
+        return low + (high - low) * u
+    z = materialize(keras.random.normal(shape, seed=seed_generator))
     values = (low + high) / 2 + (high - low) / 4 * z
     return ops.minimum(ops.maximum(values, low), high)
 
@@ -28,7 +33,8 @@ def draw_mask(seed_generator, batch_size, probability):
     """`(batch,)` booleans, True with `probability`; None when it is 1."""
     if probability >= 1:
         return None
-    return keras.random.uniform((batch_size,), seed=seed_generator) < probability
+    u = materialize(keras.random.uniform((batch_size,), seed=seed_generator))
+    return u < probability
 
 
 def where_mask(mask, values, default):
