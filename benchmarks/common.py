@@ -39,3 +39,17 @@ def write_section(path, name, text):
         new += section + "\n"
     with open(path, "w") as f:
         f.write(new)
+
+
+def find_data_dir(path):
+    """`--data-dir`, else $SYNTHLAYERS_DATA_DIR, else the download cache."""
+    from synthlayers import datasets
+
+    try:
+        return datasets.fetch_data(data_dir=path)
+    except (OSError, ValueError) as error:
+        raise SystemExit(
+            "No SynthSeg data: pass --data-dir (a directory with "
+            "synthseg_label_maps/ and synthseg_labels/), set "
+            f"SYNTHLAYERS_DATA_DIR, or allow the download ({error})"
+        ) from None

@@ -50,6 +50,7 @@ import sys
 import threading
 import time
 
+from common import find_data_dir
 from common import write_section
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,17 +62,6 @@ STAGES = (
     "target remap",
 )  # fmt: skip
 BACKEND_MODES = {"tensorflow": ("graph", "xla"), "jax": ("xla",), "torch": ("eager",)}
-
-
-def find_data_dir(path):
-    for candidate in (
-        path,
-        os.environ.get("SYNTHLAYERS_DATA_DIR"),
-        os.path.join(ROOT, "..", "shared", "data"),
-    ):
-        if candidate and os.path.isdir(os.path.join(candidate, "synthseg_labels")):
-            return os.path.normpath(candidate)
-    raise SystemExit("No SynthSeg data: pass --data-dir or set SYNTHLAYERS_DATA_DIR.")
 
 
 class PeakRSS:

@@ -33,6 +33,7 @@ import subprocess
 import sys
 import time
 
+from common import find_data_dir
 from common import synthesis_step
 from common import write_section
 
@@ -50,21 +51,6 @@ BACKEND_MODES = {
 }
 PEERS = ("torchio", "cornucopia")
 RESULTS = os.path.join(ROOT, "benchmarks", "RESULTS.md")
-
-
-def find_data_dir(path):
-    """--data-dir, else $SYNTHLAYERS_DATA_DIR, else ../shared/data next to the repo."""
-    for candidate in (
-        path,
-        os.environ.get("SYNTHLAYERS_DATA_DIR"),
-        os.path.join(ROOT, "..", "shared", "data"),
-    ):
-        if candidate and os.path.isdir(os.path.join(candidate, "synthseg_labels")):
-            return os.path.normpath(candidate)
-    raise SystemExit(
-        "No SynthSeg data found: pass --data-dir (a directory with "
-        "synthseg_label_maps/ and synthseg_labels/) or set SYNTHLAYERS_DATA_DIR."
-    )
 
 
 def run_case(case, mode, batch, repeats, data_dir, label_map_path):

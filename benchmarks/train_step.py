@@ -21,11 +21,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from common import find_data_dir  # noqa: E402
 from common import synthesis_step  # noqa: E402
 from common import write_section  # noqa: E402
 from synthesis import CASES  # noqa: E402
 from synthesis import ROOT  # noqa: E402
-from synthesis import find_data_dir  # noqa: E402
 from synthesis import machine  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "benchmarks", "RESULTS.md")
