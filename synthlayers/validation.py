@@ -340,3 +340,19 @@ def renamed_argument(kwargs, old_name, new_name, value, default):
         stacklevel=3,
     )
     return old_value
+
+
+def check_percentiles(percentiles):
+    """None, or `(low, high)` percentiles with 0 <= low < high <= 100."""
+    if percentiles is None:
+        return None
+    try:
+        low, high = (float(p) for p in percentiles)
+    except (TypeError, ValueError):
+        low, high = np.nan, np.nan
+    if not 0 <= low < high <= 100:
+        raise ValueError(
+            "Expected `percentiles` to be None or (low, high) with "
+            f"0 <= low < high <= 100. Received: percentiles={percentiles!r}"
+        )
+    return low, high

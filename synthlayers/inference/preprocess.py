@@ -23,21 +23,7 @@ from synthlayers.resampling import _same_size
 from synthlayers.resampling import resample_image
 from synthlayers.resampling import resample_labels
 from synthlayers.resampling import resampled_shape
-
-
-def _check_percentiles(percentiles):
-    if percentiles is None:
-        return None
-    try:
-        low, high = (float(p) for p in percentiles)
-    except (TypeError, ValueError):
-        low, high = np.nan, np.nan
-    if not 0 <= low < high <= 100:
-        raise ValueError(
-            "Expected `percentiles` to be None or (low, high) with "
-            f"0 <= low < high <= 100. Received: percentiles={percentiles!r}"
-        )
-    return low, high
+from synthlayers.validation import check_percentiles
 
 
 def normalize_intensities(image, percentiles=(0.5, 99.5)):
@@ -65,7 +51,7 @@ def normalize_intensities(image, percentiles=(0.5, 99.5)):
     >>> float(out.min()), float(out.max())
     (0.0, 1.0)
     """
-    low, high = _check_percentiles(percentiles)
+    low, high = check_percentiles(percentiles)
     image = np.asarray(image, dtype="float32")
     lo, hi = np.percentile(image, (low, high))
     scale = 1.0 / (hi - lo) if hi > lo else 0.0

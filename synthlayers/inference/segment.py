@@ -17,7 +17,6 @@ from synthlayers.inference.postprocess import _keep_largest_components
 from synthlayers.inference.postprocess import smooth_probabilities
 from synthlayers.inference.predict import _check_output_labels
 from synthlayers.inference.predict import predict_probabilities
-from synthlayers.inference.preprocess import _check_percentiles
 from synthlayers.inference.preprocess import _Grid
 from synthlayers.inference.preprocess import _prepare
 from synthlayers.inference.preprocess import normalize_intensities
@@ -28,6 +27,7 @@ from synthlayers.validation import INTERPOLATIONS
 from synthlayers.validation import check_bool
 from synthlayers.validation import check_choice
 from synthlayers.validation import check_number
+from synthlayers.validation import check_percentiles
 
 
 class _FromModel:
@@ -241,7 +241,7 @@ def segment(
     topology_classes = settings["topology_classes"]
     interpolation = settings["interpolation"]
     check_choice(interpolation, "interpolation", INTERPOLATIONS)
-    percentiles = _check_percentiles(percentiles)
+    percentiles = check_percentiles(percentiles)
     output_labels = _check_output_labels(output_labels)
     smoothing_sigma = check_number(smoothing_sigma, "smoothing_sigma", min_value=0)
     keep_largest_component = check_bool(

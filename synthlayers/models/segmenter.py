@@ -29,6 +29,7 @@ from synthlayers.validation import check_choice
 from synthlayers.validation import check_int
 from synthlayers.validation import check_number
 from synthlayers.validation import check_per_axis
+from synthlayers.validation import check_percentiles
 
 KIND = "segmentation"
 
@@ -100,21 +101,6 @@ def _check_flip_pairs(flip_pairs, channels):
             f"flip_pairs={flip_pairs!r}"
         )
     return pairs
-
-
-def _check_percentiles(percentiles):
-    if percentiles is None:
-        return None
-    try:
-        low, high = (float(p) for p in percentiles)
-    except (TypeError, ValueError):
-        low, high = np.nan, np.nan
-    if not 0 <= low < high <= 100:
-        raise ValueError(
-            "Expected `percentiles` to be None or (low, high) with "
-            f"0 <= low < high <= 100. Received: percentiles={percentiles!r}"
-        )
-    return [low, high]
 
 
 def _network_divisor(network):
@@ -262,7 +248,8 @@ class Segmenter:
         if flip_pairs is None:
             flip_pairs = _default_flip_pairs(self.output_labels)
         self.flip_pairs = _check_flip_pairs(flip_pairs, channels)
-        self.percentiles = _check_percentiles(percentiles)
+        checked = check_percentiles(percentiles)
+        self.percentiles = None if checked is None else list(checked)
         if divisor is None:
             divisor = _network_divisor(network) or 16
         self.divisor = check_int(divisor, "divisor", min_value=1)
