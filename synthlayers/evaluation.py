@@ -18,6 +18,11 @@ segment (white-matter hypointensities, corpus callosum, choroid plexus...):
 The FreeSurfer tables (`FREESURFER_NAMES`, `SYNTHSEG_STRUCTURES`,
 `FREESURFER_MERGES`, `MIDLINE_WHITE_MATTER`, `structure_name`) live in
 `synthlayers.freesurfer` and are re-exported here.
+
+The contrast test cases of a real scan (`CONTRAST_CASES`,
+`make_contrast_case`, `make_contrast_cases`: the scan as it is, inverted,
+remapped, at 3 mm, in 5 mm slices) live in `synthlayers.contrast_cases` and
+are re-exported here.
 """
 
 import csv
@@ -538,3 +543,9 @@ def evaluate_registration(
             )
         result.update(jacobian_statistics(displacement, mask=mask))
     return result
+
+
+# Contrast test cases of a real scan (NumPy/SciPy), re-exported.
+from synthlayers.contrast_cases import CONTRAST_CASES  # noqa: E402, F401
+from synthlayers.contrast_cases import make_contrast_case  # noqa: E402, F401
+from synthlayers.contrast_cases import make_contrast_cases  # noqa: E402, F401
