@@ -14,11 +14,14 @@ long runs, and a run resumes from one. The result is a
 `synthlayers.inference.segment("model.keras", scan)` anywhere.
 
 `evaluate_on_test_scan` segments voxelmorph's real T1 scan (never seen in
-training) and scores it against its FreeSurfer segmentation.
+training) and scores it against its FreeSurfer segmentation;
+`evaluate_contrast_cases` does the same on contrasts made from it
+(`synthlayers.contrast_cases`: inverted, remapped, 3 mm, 5 mm slices).
 """
 
 import glob
 import io as _io
+import json
 import math
 import os
 import time
@@ -28,6 +31,7 @@ import numpy as np
 
 from synthlayers import data
 from synthlayers import evaluation
+from synthlayers.contrast_cases import CONTRAST_CASES
 from synthlayers.inference.segment import segment
 from synthlayers.layers import LabelsToImage
 from synthlayers.losses import DiceLoss
@@ -49,6 +53,9 @@ VIEWS = {"sagittal": 0, "coronal": 1, "axial": 2}
 cannot tell the left hemisphere from the right one."""
 
 CONTRASTS = ("t1", "any")
+
+# The structures scored on the test scan: SynthSeg's v1 targets (no CSF).
+_TEST_SCAN_STRUCTURES = evaluation.SYNTHSEG_STRUCTURES_V1
 
 TRAINING_STATE_ENTRY = "training_state.npz"
 """Zip entry of a checkpoint holding the optimizer's and the generator's
@@ -839,16 +846,124 @@ def evaluate_on_test_scan(
         `"dice"`, `"mean_dice"`, `"num_structures"`), `"image"`,
         `"prediction"` and `"truth"` (arrays, RAS+).
     """
-    image, truth = data.load_vxm_test_scan(data_dir=data_dir)
+    image, _, truth = _load_test_scan(data_dir)
     prediction = segment(segmenter, image, voxel_size=1.0, **kwargs)
-    structures = evaluation.SYNTHSEG_STRUCTURES_V1  # v1 targets: no CSF
-    truth = evaluation.convert_freesurfer_segmentation(truth, labels=structures)
-    scores = evaluation.evaluate_segmentation(
-        prediction,
-        truth,
-        labels=structures,
-        json_path=json_path,
-        csv_path=csv_path,
-        verbose=verbose,
+    scores = _score_test_scan(
+        prediction, truth, json_path=json_path, csv_path=csv_path, verbose=verbose
     )
     return {"scores": scores, "image": image, "prediction": prediction, "truth": truth}
+
+
+def evaluate_contrast_cases(
+    segmenter,
+    data_dir=None,
+    cases=CONTRAST_CASES,
+    json_path=None,
+    verbose=False,
+    **kwargs,
+):
+    """Segment the contrast cases of the real test scan; Dice per case.
+
+    The cases (`synthlayers.evaluation.make_contrast_cases`: the T1 scan as
+    it is, inverted, remapped, at 3 mm, in 5 mm axial slices) are made from
+    voxelmorph's test scan, loaded once; each is segmented and scored as
+    `evaluate_on_test_scan` scores the scan (1 mm, SynthSeg's 31
+    structures against the converted FreeSurfer segmentation).
+
+    Args:
+        segmenter: a `Segmenter` or the path of its model file (read once).
+        data_dir: the data directory, or None (see `fetch_data`). Defaults
+            to None.
+        cases: names among `evaluation.CONTRAST_CASES`. Defaults to all.
+        json_path: write the results as JSON there, or None. Defaults to
+            None.
+        verbose: print one line per case (mean Dice, structures, seconds).
+            Defaults to False.
+        **kwargs: `segment` arguments overriding the segmenter's settings.
+
+    Returns:
+        A dict: `"cases"` (`{name: scores}`, scores as
+        `evaluation.evaluate_segmentation` plus `"seconds"`, the time to
+        segment) and `"summary"` (`{name: mean Dice}`).
+    """
+    if isinstance(segmenter, (str, os.PathLike)):
+        segmenter = load_segmenter(segmenter)
+    image, freesurfer, truth = _load_test_scan(data_dir)
+    images = evaluation.make_contrast_cases(image, freesurfer, cases=cases)
+    results = {}
+    for name, case_image in images.items():
+        start = time.perf_counter()
+        prediction = segment(segmenter, case_image, voxel_size=1.0, **kwargs)
+        seconds = time.perf_counter() - start
+        results[name] = {**_score_test_scan(prediction, truth), "seconds": seconds}
+    summary = {name: scores["mean_dice"] for name, scores in results.items()}
+    if verbose:
+        width = max(len("case"), *(len(name) for name in results))
+        print(f"{'case':<{width}}  {'dice':>6}  {'structures':>10}  {'seconds':>7}")
+        for name, scores in results.items():
+            dice = scores["mean_dice"]
+            value = "-" if math.isnan(dice) else f"{dice:.4f}"
+            print(
+                f"{name:<{width}}  {value:>6}  {scores['num_structures']:>10}  "
+                f"{scores['seconds']:>7.1f}"
+            )
+    if json_path is not None:
+        _write_json_atomically(json_path, _contrast_cases_json(results, summary))
+    return {"cases": results, "summary": summary}
+
+
+def _load_test_scan(data_dir):
+    """The test scan, its FreeSurfer segmentation and the converted truth."""
+    image, freesurfer = data.load_vxm_test_scan(data_dir=data_dir)
+    truth = evaluation.convert_freesurfer_segmentation(
+        freesurfer, labels=_TEST_SCAN_STRUCTURES
+    )
+    return image, freesurfer, truth
+
+
+def _score_test_scan(prediction, truth, **kwargs):
+    """Dice of `prediction` against the test scan's converted truth."""
+    return evaluation.evaluate_segmentation(
+        prediction, truth, labels=_TEST_SCAN_STRUCTURES, **kwargs
+    )
+
+
+def _finite_or_none(value):
+    return None if math.isnan(value) else float(value)
+
+
+def _contrast_cases_json(results, summary):
+    names = evaluation.FREESURFER_NAMES
+    return {
+        "cases": {
+            name: {
+                "mean_dice": _finite_or_none(scores["mean_dice"]),
+                "num_structures": scores["num_structures"],
+                "seconds": scores["seconds"],
+                "structures": [
+                    {
+                        "label": int(label),
+                        "name": names.get(label, evaluation.structure_name(label)),
+                        "dice": _finite_or_none(dice),
+                    }
+                    for label, dice in scores["dice"].items()
+                ],
+            }
+            for name, scores in results.items()
+        },
+        "summary": {name: _finite_or_none(dice) for name, dice in summary.items()},
+    }
+
+
+def _write_json_atomically(path, content):
+    """Write JSON to a temporary file beside `path`, then rename it."""
+    path = os.fspath(path)
+    partial = f"{path}.partial-{os.getpid()}"
+    try:
+        with open(partial, "w") as f:
+            json.dump(content, f, indent=2)
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    return path
