@@ -53,6 +53,13 @@ SLICE_LABELS = (10, 49)
 BRAIN_SHAPE = (160, 192, 160)
 """Shape of `prepare_brain_maps`' maps (RAS, 1 mm): the brains fit in it."""
 
+BRAIN_CENTRE_OFFSET = (0, 0, -5)
+"""Where `prepare_brain_maps` puts the centre of its maps, from the thalami (mm).
+
+In SynthSeg's 20 maps the cortex and the cerebellum span -81..71 mm along
+the inferior-superior axis around the centre of the thalami: a 160-voxel
+box centred 5 mm below the thalami holds them all."""
+
 
 @dataclasses.dataclass(eq=False)
 class RegistrationCase:
@@ -106,17 +113,36 @@ def _centre_crop(array, shape, centre):
     return out
 
 
-def _brain_centre(label_map):
-    index = np.nonzero(label_map)
+def _brain_centre(label_map, labels=SLICE_LABELS):
+    """The centre of the thalami (`labels`), else of the brain's bounding box.
+
+    Centring every map on one landmark aligns them anatomically (up to
+    size and rotation): the centre of the bounding box does not, as the
+    brainstem's extent differs between maps by tens of millimetres (in
+    SynthSeg's maps the thalami sit 81 to 125 voxels up a 160-voxel box
+    centred on the bounding box).
+    """
+    mask = np.isin(label_map, list(labels))
+    index = np.nonzero(mask if mask.any() else label_map)
+    if mask.any():
+        return [i.mean() for i in index]
     return [(i.min() + i.max()) / 2 for i in index]
 
 
 def prepare_brain_maps(subjects, shape=BRAIN_SHAPE, data_dir=None):
     """SynthSeg maps reduced to the brain, centred in a common shape (RAS, 1 mm).
 
+    Each map is cropped (or padded) to `shape` around the centre of its
+    thalami (`SLICE_LABELS`) moved by `BRAIN_CENTRE_OFFSET`, so that one
+    index is about one anatomical position in every map: a slice at one
+    index is at one level, as in SynthMorph's training pairs (which are
+    affinely aligned). `BRAIN_SHAPE` keeps the cerebrum and the cerebellum
+    of SynthSeg's maps whole (the brainstem's lower end may be cut).
+
     Args:
         subjects: numbers of SynthSeg's maps (1 to 20).
-        shape: the output shape, centred on each brain's bounding box.
+        shape: the output shape, centred on each brain's thalami (moved by
+            `BRAIN_CENTRE_OFFSET`).
             Defaults to `BRAIN_SHAPE`.
         data_dir: data directory, as `fetch_synthseg_label_maps`. Defaults
             to None.
@@ -132,7 +158,8 @@ def prepare_brain_maps(subjects, shape=BRAIN_SHAPE, data_dir=None):
     for path in paths:
         label_map, _ = load_label_map(path)
         brain = brain_label_map(label_map)
-        maps.append(_centre_crop(brain, tuple(shape), _brain_centre(brain)))
+        centre = np.add(_brain_centre(brain), BRAIN_CENTRE_OFFSET)
+        maps.append(_centre_crop(brain, tuple(shape), centre))
     return maps
 
 

@@ -84,8 +84,11 @@ class PairedSliceFeed(keras.utils.PyDataset):
     """Cross-subject pairs of label maps for `RegistrationModel.fit`.
 
     Each sample draws two different maps; in 3D the whole maps, in 2D their
-    slices along `slice_axis` at one level (the maps are centred on their
-    brains, so one index is roughly one anatomical level) plus a jitter of
+    slices along `slice_axis` at one index (one anatomical level when the
+    maps are centred on one landmark, as `prepare_brain_maps` centres them
+    on the thalami; centred on their bounding boxes, one index is up to
+    44 mm apart between SynthSeg's maps and the pairs cannot be
+    registered) plus a jitter of
     up to `jitter` slices for the fixed one; levels where either slice has
     less than `min_foreground` non-zero voxels are not drawn. Batches are
     `((moving, fixed),)`, each `(batch, *spatial, 1)` int32. Randomness

@@ -122,3 +122,27 @@ def test_registration_cases_are_deterministic_with_exact_fixed_labels():
     # Different contrasts for different subjects; the scan is the same image.
     assert not np.allclose(first[0].fixed, first[1].fixed)
     np.testing.assert_array_equal(first[0].moving, first[1].moving)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not cases_module.data_available(os.environ.get("SYNTHLAYERS_DATA_DIR")),
+    reason="needs SynthSeg's label maps",
+)
+def test_prepared_brain_maps_put_one_anatomical_level_at_one_index():
+    # Centred on their bounding boxes, SynthSeg's maps 1-4 put the thalami
+    # at axial indices 117, 115, 82 and 84: slices at one index were up to
+    # 44 mm apart and 2D training pairs could not be registered.
+    maps = cases_module.prepare_brain_maps([1, 2, 3, 4])
+    for label_map in maps:
+        assert label_map.shape == cases_module.BRAIN_SHAPE
+        for axis, size in enumerate(label_map.shape):
+            offset = cases_module.BRAIN_CENTRE_OFFSET[axis]
+            index = cases_module.slice_index(label_map, axis)
+            assert abs(index - (size // 2 - offset)) <= 1
+        # The cerebrum and the cerebellum stay whole (only the brainstem's
+        # lower end may be cut).
+        index = np.nonzero(np.isin(label_map, [3, 42, 8, 47]))
+        assert all(
+            i.min() > 0 and i.max() < n - 1 for i, n in zip(index, label_map.shape)
+        )
