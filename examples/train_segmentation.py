@@ -19,9 +19,10 @@ file (network, label values and names, voxel size, views, normalisation,
 clean-up, provenance: `synthlayers.inference.segment("model.keras", scan)`
 needs nothing else), `checkpoint.keras` (the same plus the optimizer state,
 every `--checkpoint-minutes`; `--resume` continues from it), `summary.json`,
-`dice.json` and `dice.csv`, `figure.png` (real slice, prediction, ground
-truth), and the exported TensorFlow SavedModel `savedmodel/` with the same
-metadata in `savedmodel/synthlayers.json` (on the TensorFlow backend).
+`dice.json` and `dice.csv`, `contrast_cases.json`, `figure.png` (real
+slice, prediction, ground truth), and the exported TensorFlow SavedModel
+`savedmodel/` with the same metadata in `savedmodel/synthlayers.json` (on
+the TensorFlow backend).
 
 Data: `--data-dir`, else $SYNTHLAYERS_DATA_DIR, else the download cache
 (fetched with SHA-256 checks). If the data cannot be had, the run says so in one line
@@ -31,14 +32,25 @@ evaluation on the real scan.
     python examples/train_segmentation.py [--minutes 10] [--steps N] [--ndim 2]
         [--out DIR] [--quick] [--data-dir DIR] [--seed 0] [--no-cleanup]
         [--views coronal [axial]] [--skull-stripped 1] [--min-foreground 0.1]
-        [--contrast t1] [--max-spacing 2] [--cross-entropy 1]
+        [--contrast t1|any] [--max-spacing MM] [--cross-entropy 1]
         [--generator NAME=VALUE ...] [--checkpoint-minutes 10] [--resume FILE]
 
-The defaults train a network for skull-stripped T1 scans of about 1 mm, like
-the test scan (SynthSeg's T1 intensity priors, simulated acquisitions up to
-2 mm); `--contrast any --max-spacing 8 --skull-stripped 0.5
---cross-entropy 0` is SynthSeg's whole domain and loss, which need far
-longer training.
+Two networks:
+
+- `--contrast any` is the method: random contrasts (SynthSeg's
+  contrast-agnostic intensity draws) and acquisitions up to 8 mm
+  (`--max-spacing`), a network for skull-stripped scans of any contrast
+  and resolution. It needs longer training than a T1 network (60 minutes
+  here, see docs/results.md).
+- `--contrast t1` (the default) uses SynthSeg's T1 intensity priors and
+  acquisitions up to 2 mm: a network for 1 mm T1 scans like the test scan,
+  learnt within 30 minutes on a CPU.
+
+Both are then tested on the real scan and on the same scan with contrasts
+and resolutions never trained on (`evaluate_contrast_cases`: inverted,
+non-monotonically remapped, 3 mm, 1 x 1 x 5 mm slices), written to
+`contrast_cases.json` (not with `--quick`). `--skull-stripped 0.5
+--cross-entropy 0` gives SynthSeg's whole domain and loss.
 
 `--steps N` makes runs comparable across machines (the learning rate then
 decays over the steps); `benchmarks/segmentation_variants.py` compares
@@ -66,6 +78,7 @@ from synthlayers.layers import RandomLabelMap  # noqa: E402
 from synthlayers.models import export_network  # noqa: E402
 from synthlayers.plot import plot_montage  # noqa: E402
 from synthlayers.plot import save_figure  # noqa: E402
+from synthlayers.workflows import evaluate_contrast_cases  # noqa: E402
 from synthlayers.workflows import evaluate_on_test_scan  # noqa: E402
 from synthlayers.workflows import train_segmentation  # noqa: E402
 
@@ -186,8 +199,9 @@ def main():
         "--contrast",
         default="t1",
         choices=("t1", "any"),
-        help="t1: SynthSeg's T1 priors (a T1 model within a CPU budget); "
-        "any: SynthSeg's contrast-agnostic draws (needs far longer training)",
+        help="any: SynthSeg's contrast-agnostic draws, the method (a network "
+        "for scans of any contrast); t1: SynthSeg's T1 priors (a network for "
+        "T1 scans, learnt faster)",
     )
     parser.add_argument(
         "--skull-stripped",
@@ -199,9 +213,10 @@ def main():
     parser.add_argument(
         "--max-spacing",
         type=float,
-        default=2.0,
-        help="largest simulated acquisition spacing in mm: 2, a network for "
-        "scans of about 1 mm such as the test scan; 8, SynthSeg's range",
+        default=None,
+        help="largest simulated acquisition spacing in mm; default 8 "
+        "(SynthSeg's range) with --contrast any, 2 (scans of about 1 mm such "
+        "as the test scan) with --contrast t1",
     )
     parser.add_argument(
         "--cross-entropy",
@@ -322,6 +337,16 @@ def main():
             os.path.join(args.out, "figure.png"),
         )
         print(f"Mean Dice on the real test scan: {result['mean_dice']:.3f}")
+        if not args.quick:
+            # The same scan with contrasts and resolutions never trained on:
+            # inverted, non-monotonically remapped, 3 mm, 5 mm slices.
+            cases = evaluate_contrast_cases(
+                segmenter,
+                data_dir=directory,
+                json_path=os.path.join(args.out, "contrast_cases.json"),
+                verbose=True,
+            )
+            result["contrast_cases"] = cases["summary"]
     if keras.backend.backend() == "tensorflow":
         export_network(segmenter, os.path.join(args.out, "savedmodel"))
         print(f"Exported the SavedModel to {os.path.join(args.out, 'savedmodel')}")

@@ -5,7 +5,7 @@ A thin layer over the library (`synthlayers.layers.LabelsToImage`,
 
     synthlayers sample LABELS... --num N --out DIR [--preset synthseg|synthmorph]
                        [--shape X Y Z] [--seed S]
-    synthlayers train-segmentation [--label-maps DIR|FILES...]
+    synthlayers train-segmentation [--label-maps DIR|FILES...] [--contrast any|t1]
                        [--minutes M | --steps N] [--ndim 2|3] --out MODEL
     synthlayers segment MODEL IMAGE... --out DIR [--volumes volumes.csv]
                        [--probabilities] [--nan-policy raise|zero]
@@ -562,6 +562,10 @@ def run_train_segmentation(args, report):
         raise CommandError(f"--minutes must be positive; received {args.minutes}")
     if args.steps is not None and args.steps < 1:
         raise CommandError(f"--steps must be at least 1; received {args.steps}")
+    if args.max_spacing is not None and args.max_spacing <= 0:
+        raise CommandError(
+            f"--max-spacing must be positive; received {args.max_spacing}"
+        )
     if not args.out.endswith(".keras"):
         raise CommandError(f"--out must be a model file ending in .keras: {args.out}")
     label_maps = None
@@ -593,6 +597,7 @@ def run_train_segmentation(args, report):
         arguments["steps"] = args.steps
     if args.seed is not None:
         arguments["seed"] = args.seed
+    arguments.update(contrast=args.contrast, max_spacing=args.max_spacing)
     progress = _training_progress(args.steps, minutes)
     try:
         segmenter = segmentation.train_segmentation(
@@ -799,6 +804,20 @@ def build_parser():
     budget.add_argument("--steps", type=int, help="training steps")
     train.add_argument(
         "--ndim", type=int, choices=(2, 3), default=2, help="2D or 3D network (2)"
+    )
+    train.add_argument(
+        "--contrast",
+        choices=("any", "t1"),
+        help="any: random contrasts, a network for scans of any contrast (the "
+        "method; default with --label-maps); t1: SynthSeg's T1 priors, a T1 "
+        "network learnt faster (default with SynthSeg's maps)",
+    )
+    train.add_argument(
+        "--max-spacing",
+        type=float,
+        metavar="MM",
+        help="largest simulated acquisition spacing (default: 8 with --contrast "
+        "any, 2 with t1)",
     )
     train.add_argument("--seed", type=int, help="random seed")
     train.add_argument(

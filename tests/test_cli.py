@@ -228,6 +228,11 @@ BAD_INPUTS = [
         "ending in .keras",
     ),
     (
+        "train_max_spacing_not_positive",
+        "train-segmentation --max-spacing 0 --steps 1 --out {tmp}/m.keras",
+        "--max-spacing must be positive",
+    ),
+    (
         "train_non_integer_label_maps",
         "train-segmentation --label-maps {float_labels} --steps 1 --out {tmp}/m.keras",
         "integer labels",
@@ -337,7 +342,14 @@ def test_help_on_every_command(command, capsys):
     for option in {
         "sample": ["--num", "--out", "--preset", "--shape", "--seed"],
         "segment": ["--out", "--volumes", "--probabilities", "--nan-policy"],
-        "train-segmentation": ["--label-maps", "--minutes", "--steps", "--ndim"],
+        "train-segmentation": [
+            "--label-maps",
+            "--contrast",
+            "--max-spacing",
+            "--minutes",
+            "--steps",
+            "--ndim",
+        ],
         "register": ["--model", "--moving-seg", "--affine", "--out"],
     }.get(" ".join(command), ["sample", "segment", "train-segmentation", "register"]):
         assert option in out
@@ -605,6 +617,8 @@ def test_train_segmentation_is_a_thin_call(files, tmp_path, capsys, monkeypatch)
     assert code == 0, err
     assert received["label_maps"] == [str(maps / "a.nii.gz"), str(maps / "b.nii.gz")]
     assert received["steps"] == 1 and received["ndim"] == 3
+    # The contrast and spacing: the workflow's defaults unless given.
+    assert received["contrast"] is None and received["max_spacing"] is None
     assert "training [" in out and "100%" in out
     assert model.read_text() == "model"
     # Without a budget: the workflow's 10 minutes, SynthSeg's maps.
@@ -613,6 +627,11 @@ def test_train_segmentation_is_a_thin_call(files, tmp_path, capsys, monkeypatch)
     assert code == 0, err
     assert received["label_maps"] is None and received["minutes"] == 10.0
     assert "steps" not in received
+    received.clear()
+    argv = ["train-segmentation", "--contrast", "any", "--max-spacing", "4"]
+    code, out, err = _run([*argv, "--out", str(model)], capsys)
+    assert code == 0, err
+    assert received["contrast"] == "any" and received["max_spacing"] == 4.0
 
 
 @pytest.mark.slow

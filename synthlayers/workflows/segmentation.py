@@ -53,6 +53,8 @@ VIEWS = {"sagittal": 0, "coronal": 1, "axial": 2}
 cannot tell the left hemisphere from the right one."""
 
 CONTRASTS = ("t1", "any")
+MAX_SPACING = {"t1": 2.0, "any": 8.0}
+"""`train_segmentation`'s largest simulated acquisition spacing (mm) per contrast."""
 
 # The structures scored on the test scan: SynthSeg's v1 targets (no CSF).
 _TEST_SCAN_STRUCTURES = evaluation.SYNTHSEG_STRUCTURES_V1
@@ -405,7 +407,7 @@ def train_segmentation(
     batch_size=None,
     steps_per_epoch=50,
     contrast=None,
-    max_spacing=2.0,
+    max_spacing=None,
     skull_stripped=1.0,
     min_foreground=0.1,
     max_label_maps=None,
@@ -491,8 +493,10 @@ def train_segmentation(
             generation labels), `"any"` (SynthSeg's contrast-agnostic draws),
             or None for `"t1"` with SynthSeg's maps and `"any"` with the
             user's. Defaults to None.
-        max_spacing: the largest simulated acquisition spacing (mm): 2 for
-            scans of about 1 mm, 8 for SynthSeg's range. Defaults to 2.0.
+        max_spacing: the largest simulated acquisition spacing (mm), or
+            None for `MAX_SPACING[contrast]`: 2 with `"t1"` (a network for
+            scans of about 1 mm), 8 with `"any"` (SynthSeg's range: thick
+            slices, low resolution). Defaults to None.
         skull_stripped: share of the maps without extra-cerebral labels
             (0..1); 1 keeps only stripped maps. Defaults to 1.0.
         min_foreground: 2D: the smallest share of labelled voxels of a
@@ -568,6 +572,8 @@ def train_segmentation(
     if contrast is None:
         contrast = "t1" if label_maps is None else "any"
     check_choice(contrast, "contrast", CONTRASTS)
+    if max_spacing is None:
+        max_spacing = MAX_SPACING[contrast]
     skull_stripped = check_probability(skull_stripped, "skull_stripped")
     levels = check_int(levels, "levels", min_value=1)
     cross_entropy = check_number(cross_entropy, "cross_entropy", min_value=0)

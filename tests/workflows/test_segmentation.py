@@ -51,6 +51,7 @@ def test_prepare_only_from_arrays():
     assert provenance["steps"] == 0 and provenance["losses"] == []
     assert provenance["label_maps"] == "2 label maps (arrays)"
     assert provenance["training"]["contrast"] == "any"
+    assert provenance["training"]["max_spacing"] == 8.0  # SynthSeg's range
     assert provenance["training"]["output_shape"] == [16, 16]
     assert isinstance(provenance["generator_config"], dict)
     assert segmenter.network.output_shape[-1] == 5
@@ -244,6 +245,7 @@ def test_synthseg_maps_by_default():
     assert len(segmenter.output_labels) == 32
     assert segmenter.output_labels[:3] == [0, 2, 3]
     assert segmenter.provenance["training"]["contrast"] == "t1"
+    assert segmenter.provenance["training"]["max_spacing"] == 2.0
     assert "SynthSeg label maps from" in segmenter.provenance["label_maps"]
     assert segmenter.label_names[1] == "Left-Cerebral-White-Matter"
     assert segmenter.provenance["training"]["output_shape"] == [96, 96]
