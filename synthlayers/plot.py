@@ -31,6 +31,7 @@ from synthlayers.freesurfer import structure_name
 from synthlayers.validation import check_choice
 from synthlayers.validation import check_number
 from synthlayers.validation import check_per_axis
+from synthlayers.validation import check_percentiles
 
 VIEWS = ("sagittal", "coronal", "axial")
 """Views of a 3D RAS+ volume: the planes normal to its first, second and third
@@ -215,16 +216,13 @@ def _index(index, shape):
 
 
 def _percentiles(percentiles):
-    try:
-        low, high = (float(p) for p in percentiles)
-    except (TypeError, ValueError):
-        low, high = math.nan, math.nan
-    if not 0 <= low < high <= 100:
+    """`(low, high)` display percentiles (`validation.check_percentiles`, no None)."""
+    if percentiles is None:
         raise ValueError(
-            "`percentiles` must be (low, high) with 0 <= low < high <= 100. "
-            f"Received: percentiles={percentiles!r}"
+            "Expected `percentiles` to be (low, high) with 0 <= low < high <= 100. "
+            "Received: percentiles=None"
         )
-    return low, high
+    return check_percentiles(percentiles)
 
 
 def _same_shape(first, second, first_name, second_name):
