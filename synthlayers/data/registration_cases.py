@@ -123,10 +123,9 @@ def _brain_centre(label_map, labels=SLICE_LABELS):
     centred on the bounding box).
     """
     mask = np.isin(label_map, list(labels))
-    index = np.nonzero(mask if mask.any() else label_map)
     if mask.any():
-        return [i.mean() for i in index]
-    return [(i.min() + i.max()) / 2 for i in index]
+        return [i.mean() for i in np.nonzero(mask)]
+    return [(i.min() + i.max()) / 2 for i in np.nonzero(label_map)]
 
 
 def prepare_brain_maps(subjects, shape=BRAIN_SHAPE, data_dir=None):

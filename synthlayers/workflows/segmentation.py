@@ -35,6 +35,7 @@ from synthlayers.contrast_cases import CONTRAST_CASES
 from synthlayers.inference.segment import segment
 from synthlayers.layers import LabelsToImage
 from synthlayers.losses import DiceLoss
+from synthlayers.models.model_file import atomic_write
 from synthlayers.models.model_file import read_metadata
 from synthlayers.models.model_file import read_model_file_entry
 from synthlayers.models.model_file import save_model_file
@@ -914,7 +915,8 @@ def evaluate_contrast_cases(
                 f"{scores['seconds']:>7.1f}"
             )
     if json_path is not None:
-        _write_json_atomically(json_path, _contrast_cases_json(results, summary))
+        content = _contrast_cases_json(results, summary)
+        atomic_write(json_path, lambda path: _write_json(path, content))
     return {"cases": results, "summary": summary}
 
 
@@ -961,15 +963,6 @@ def _contrast_cases_json(results, summary):
     }
 
 
-def _write_json_atomically(path, content):
-    """Write JSON to a temporary file beside `path`, then rename it."""
-    path = os.fspath(path)
-    partial = f"{path}.partial-{os.getpid()}"
-    try:
-        with open(partial, "w") as f:
-            json.dump(content, f, indent=2)
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
-    return path
+def _write_json(path, content):
+    with open(path, "w") as f:
+        json.dump(content, f, indent=2)
