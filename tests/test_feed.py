@@ -164,6 +164,48 @@ def test_model_fit_on_the_feed():
     assert not all(np.array_equal(feed[i], fresh[i]) for i in range(3))
 
 
+def test_the_stream_gives_the_epochs_batches_in_order():
+    feed = LabelMapFeed(_maps(), batch_size=2, steps_per_epoch=3, slice_axis=0, seed=4)
+    stream = feed.stream()
+    assert stream.num_batches is None
+    by_epochs = []
+    for _ in range(3):
+        by_epochs.extend(feed[i] for i in range(3))
+        feed.on_epoch_end()
+    for number, batch in enumerate(by_epochs):
+        np.testing.assert_array_equal(stream[number], batch)
+        np.testing.assert_array_equal(feed.draw(number), batch)
+    # A resumed run's stream continues where the first one stopped, and
+    # the epochs counted on the feed do not move it.
+    np.testing.assert_array_equal(feed.stream(start=4)[3], by_epochs[7])
+    assert len({by_epochs[i].tobytes() for i in range(9)}) == 9
+
+
+def test_model_fit_on_the_stream_reads_the_feed_once_in_order():
+    feed = LabelMapFeed(_maps(), batch_size=2, steps_per_epoch=3, slice_axis=0, seed=0)
+    asked = []
+    draw = feed.draw
+    feed.draw = lambda number: asked.append(number) or draw(number)
+    model = LabelStatistics()
+    model.compile(optimizer=keras.optimizers.SGD(0.01))
+    history = model.fit(
+        feed.stream(), steps_per_epoch=3, epochs=2, shuffle=False, verbose=0
+    )
+    assert len(history.history["loss"]) == 2
+    # One iterator for both epochs: batches 0, 1, 2, ... (prefetching may
+    # draw a few more), never batch 0 again after the start. (TensorFlow
+    # first reads batches 0 and 1 for the dataset's signature.)
+    start = max(i for i, number in enumerate(asked) if number == 0)
+    read = asked[start:]
+    assert read[:6] == list(range(6)) and read == sorted(set(read))
+
+
+def test_stream_start_is_checked():
+    feed = LabelMapFeed(_maps(), batch_size=2, steps_per_epoch=3, slice_axis=0, seed=0)
+    with pytest.raises(ValueError, match="start"):
+        feed.stream(start=-1)
+
+
 @pytest.mark.parametrize(
     "kwargs, name",
     [

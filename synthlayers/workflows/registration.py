@@ -18,6 +18,7 @@ import time
 import keras
 import numpy as np
 
+from synthlayers.data.feed import Feed
 from synthlayers.evaluation import REGISTRATION_STRUCTURES
 from synthlayers.evaluation import evaluate_registration
 from synthlayers.inference.register import register
@@ -80,7 +81,7 @@ def load_registration_model(path):
     return RegistrationModelFile(network, metadata)
 
 
-class PairedSliceFeed(keras.utils.PyDataset):
+class PairedSliceFeed(Feed):
     """Cross-subject pairs of label maps for `RegistrationModel.fit`.
 
     Each sample draws two different maps; in 3D the whole maps, in 2D their
@@ -92,7 +93,8 @@ class PairedSliceFeed(keras.utils.PyDataset):
     up to `jitter` slices for the fixed one; levels where either slice has
     less than `min_foreground` non-zero voxels are not drawn. Batches are
     `((moving, fixed),)`, each `(batch, *spatial, 1)` int32. Randomness
-    depends on `(seed, epoch, index)` only.
+    depends on `(seed, batch number)` only; read by epochs or as one stream
+    (`feed.stream()`), as any `synthlayers.data.feed.Feed`.
 
     Args:
         label_maps: a list of at least two 3D integer arrays of one shape.
@@ -119,7 +121,7 @@ class PairedSliceFeed(keras.utils.PyDataset):
         seed=0,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(steps_per_epoch, **kwargs)
         maps = [np.asarray(m) for m in label_maps]
         if len(maps) < 2 or any(m.ndim != 3 or m.shape != maps[0].shape for m in maps):
             raise ValueError(
@@ -130,12 +132,10 @@ class PairedSliceFeed(keras.utils.PyDataset):
             raise ValueError(f"Expected `ndim` to be 2 or 3. Received: ndim={ndim!r}")
         self.maps = maps
         self.batch_size = int(batch_size)
-        self.steps_per_epoch = int(steps_per_epoch)
         self.ndim = ndim
         self.slice_axis = int(slice_axis)
         self.jitter = int(jitter)
         self.seed = int(seed)
-        self.epoch = 0
         if ndim == 2:
             other = tuple(a for a in range(3) if a != self.slice_axis)
             fractions = np.stack([np.mean(m != 0, axis=other) for m in maps])
@@ -151,14 +151,9 @@ class PairedSliceFeed(keras.utils.PyDataset):
         else:
             self.spatial_shape = maps[0].shape
 
-    def __len__(self):
-        return self.steps_per_epoch
-
-    def on_epoch_end(self):
-        self.epoch += 1
-
-    def __getitem__(self, index):
-        rng = np.random.default_rng([self.seed, self.epoch, int(index)])
+    def draw(self, number):
+        """Batch `number` (>= 0) of the feed's sequence."""
+        rng = np.random.default_rng([self.seed, int(number)])
         moving, fixed = [], []
         for _ in range(self.batch_size):
             a, b = rng.choice(len(self.maps), size=2, replace=False)
@@ -325,9 +320,17 @@ def train_registration(
             verbose=verbose,
         )
     else:
-        if steps is not None and steps < steps_per_epoch:
-            feed.steps_per_epoch = steps
-        history = model.fit(feed, epochs=epochs, callbacks=[limit], verbose=verbose)
+        # One data iterator for the whole run (see `Feed`).
+        history = model.fit(
+            feed.stream(),
+            steps_per_epoch=steps_per_epoch
+            if steps is None
+            else min(steps, steps_per_epoch),
+            shuffle=False,
+            epochs=epochs,
+            callbacks=[limit],
+            verbose=verbose,
+        )
     seconds = time.perf_counter() - start
     losses = history.history.get("loss", [])
     metadata = {

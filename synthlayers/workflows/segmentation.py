@@ -452,7 +452,7 @@ def train_segmentation(
     `checkpoint_minutes` minutes or `checkpoint_steps` steps (at the end of
     an epoch of `steps_per_epoch` steps) and at the end. With `resume` (such
     a file), training continues from it: network weights, optimizer state,
-    step counter, elapsed time, the feed's epoch; `steps` and `minutes`
+    step counter, elapsed time, the feed's position; `steps` and `minutes`
     count the whole training, resumed part included.
 
     Args:
@@ -711,8 +711,6 @@ def train_segmentation(
         _restore_training_state(resume, model)
         start.update(resume_state)
         losses.extend(resume_state.get("losses", []))
-        for _ in range(int(start["epoch"])):
-            feed.on_epoch_end()
         log(f"Resuming from {os.fspath(resume)} at step {start['steps']}")
     budget = TrainingBudget(
         None if minutes is None else 60 * minutes,
@@ -801,8 +799,12 @@ def train_segmentation(
             max(steps - start["steps"], 1) / steps_per_epoch
         )
     if not budget.done():
+        # One data iterator for the whole run (see `Feed`), continuing the
+        # batches of a resumed run.
         model.fit(
-            feed,
+            feed.stream(start["steps"]),
+            steps_per_epoch=steps_per_epoch,
+            shuffle=False,
             epochs=epochs,
             initial_epoch=int(start["epoch"]),
             callbacks=all_callbacks,
