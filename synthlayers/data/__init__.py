@@ -9,10 +9,12 @@
 - `prepare`: NumPy preparation of label maps, run once before training
   (load in RAS+, resample, compact label values, crop to the foreground).
 - `feed`: `LabelMapFeed`, random batches (or 2D slices) of label maps for
-  `model.fit`; the synthesis itself runs in the model graph.
+  `model.fit`, read by epochs or as one stream (`Feed.stream`, one data
+  iterator for a whole run); the synthesis itself runs in the model graph.
 """
 
 from synthlayers.data.feed import INTEGER_DTYPES
+from synthlayers.data.feed import Feed
 from synthlayers.data.feed import LabelMapFeed
 from synthlayers.data.phantom import PHANTOM_LABELS
 from synthlayers.data.phantom import phantom_label_map

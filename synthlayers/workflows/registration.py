@@ -309,28 +309,21 @@ def train_registration(
     limit = _TimeLimit(None if minutes is None else 60.0 * minutes)
     epochs = math.ceil(steps / steps_per_epoch) if steps is not None else 10**6
     start = time.perf_counter()
-    if feed is None:
-        history = model.fit(
-            steps_per_epoch=steps_per_epoch
-            if steps is None
-            else min(steps, steps_per_epoch),
-            batch_size=batch_size,
-            epochs=epochs,
-            callbacks=[limit],
-            verbose=verbose,
-        )
-    else:
-        # One data iterator for the whole run (see `Feed`).
-        history = model.fit(
-            feed.stream(),
-            steps_per_epoch=steps_per_epoch
-            if steps is None
-            else min(steps, steps_per_epoch),
-            shuffle=False,
-            epochs=epochs,
-            callbacks=[limit],
-            verbose=verbose,
-        )
+    per_epoch = steps_per_epoch if steps is None else min(steps, steps_per_epoch)
+    # Shapes: pairs from nothing; brains: one data iterator for the whole
+    # run (see `Feed`).
+    data = (
+        {"batch_size": batch_size}
+        if feed is None
+        else {"x": feed.stream(), "shuffle": False}
+    )
+    history = model.fit(
+        steps_per_epoch=per_epoch,
+        epochs=epochs,
+        callbacks=[limit],
+        verbose=verbose,
+        **data,
+    )
     seconds = time.perf_counter() - start
     losses = history.history.get("loss", [])
     metadata = {
