@@ -36,7 +36,10 @@ def build(seed):
     maps = [np.roll(phantom_label_map((192, 192, 192)), s, axis=1) for s in (0, 3, 6)]
     labels = sorted(set(np.unique(maps[0]).tolist()))
     generator = LabelsToImage.synthseg(
-        labels, output_labels=labels, output_shape=(192, 192), seed=seed
+        labels,
+        output_labels={label: i for i, label in enumerate(labels)},
+        output_shape=(192, 192),
+        seed=seed,
     )
     network = unet(
         (None, None, 1), num_classes=len(labels), levels=5, features=16,
