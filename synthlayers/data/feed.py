@@ -30,8 +30,9 @@ class Feed(keras.utils.PyDataset):
     reads the same batches in the same order through one data iterator for
     the whole training. Prefer the stream for long runs: under TensorFlow,
     `fit` makes a new `tf.data` iterator for every epoch of a finite
-    `PyDataset`, which took up to 7 s per epoch in the 2D segmentation
-    example (epochs of 50 steps of 0.3 s; see `benchmarks/RESULTS.md`).
+    `PyDataset`, which stalled 2-8 s at many epoch starts in the 2D
+    segmentation example (epochs of 50 steps of 0.25-0.3 s; see
+    `benchmarks/RESULTS.md`, "Training input").
 
     Args:
         steps_per_epoch: batches per epoch, the feed's length.
