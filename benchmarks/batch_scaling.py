@@ -23,8 +23,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from common import find_data_dir
 from common import synthesis_step
+from synthesis import CASES
 
-CASES = {"W2D-256": None, "W3D-96": (96, 96, 96), "W3D-160": (160, 160, 160)}
 DEFAULT_MODES = {"tensorflow": ["graph", "xla"], "jax": ["xla"], "torch": ["eager"]}
 
 
@@ -54,7 +54,11 @@ def main():
         if shape is None:
             label_map = np.ascontiguousarray(full[:, full.shape[1] // 2])
             shape = label_map.shape
-        calls, inputs = {}, {}
+        inputs = {
+            batch: np.repeat(label_map[None, ..., None], batch, axis=0)
+            for batch in args.batches
+        }
+        calls = {}
         for mode in modes:
             for batch in args.batches:
                 layer = LabelsToImage.synthseg(
@@ -64,7 +68,6 @@ def main():
                 calls[(mode, batch)] = lambda x, step=step: keras.ops.convert_to_numpy(
                     step(x)["images"]
                 )
-                inputs[batch] = np.repeat(label_map[None, ..., None], batch, axis=0)
                 calls[(mode, batch)](inputs[batch])  # compile / warm up
         times = {key: [] for key in calls}
         faults = {key: [] for key in calls}
