@@ -202,6 +202,8 @@ def train_registration(
     integration_steps=5,
     steps_per_epoch=50,
     loss_labels=REGISTRATION_STRUCTURES,
+    segmenter_features=None,
+    segmentation_weight=1.0,
     seed=0,
     verbose=0,
 ):
@@ -241,6 +243,14 @@ def train_registration(
             optimises (SynthMorph's `--out-labels`; the others become
             background), or None for every label of the maps. Defaults to
             `REGISTRATION_STRUCTURES`.
+        segmenter_features: brains only: None (VoxelMorph's network on the
+            images), or the first-level filters of a segmenter front end
+            that turns both images into probabilities of the loss labels
+            before the registration U-Net (`registration_network`'s
+            `segmenter_classes`), trained with an auxiliary Dice. Defaults
+            to None.
+        segmentation_weight: weight of that auxiliary Dice. Defaults to
+            `1.0`.
         seed: integer seed. Defaults to `0`.
         verbose: Keras `fit` verbosity. Defaults to `0`.
 
@@ -273,6 +283,12 @@ def train_registration(
             f"Expected `minutes` to be a positive number. Received: minutes={minutes!r}"
         )
     features = features or (32 if ndim == 2 else 64)
+    if shapes and segmenter_features is not None:
+        raise ValueError(
+            "A segmenter front end needs brains (its classes are anatomical "
+            "labels; random shapes' labels mean nothing from one pair to the "
+            f"next). Received: shapes=True, segmenter_features={segmenter_features!r}"
+        )
     keras.utils.set_random_seed(seed)
     if shapes:
         spatial = tuple(input_shape or ((160, 192) if ndim == 2 else (160, 192, 160)))
@@ -299,11 +315,21 @@ def train_registration(
             seed=seed,
         )
         preset = "brains"
+    classes = None
+    if segmenter_features is not None:
+        classes = len(targets) if targets is not None else len(labels)
     network = registration_network(
-        (*spatial, 1), features=features, integration_steps=integration_steps
+        (*spatial, 1),
+        features=features,
+        integration_steps=integration_steps,
+        segmenter_classes=classes,
+        segmenter_features=segmenter_features or 16,
     )
     model = RegistrationModel(
-        generator, network, regularization_weight=regularization_weight
+        generator,
+        network,
+        regularization_weight=regularization_weight,
+        segmentation_weight=segmentation_weight,
     )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate))
     limit = _TimeLimit(None if minutes is None else 60.0 * minutes)
@@ -333,6 +359,7 @@ def train_registration(
         "features": features,
         "integration_steps": integration_steps,
         "velocity_resolution": "half",
+        "segmenter_features": segmenter_features,
         "preset": preset,
         "normalization": "min-max",
         "provenance": make_provenance(
@@ -342,6 +369,7 @@ def train_registration(
             seconds_per_step=round(seconds / max(limit.steps, 1), 4),
             learning_rate=learning_rate,
             regularization_weight=regularization_weight,
+            segmentation_weight=segmentation_weight if classes else None,
             batch_size=batch_size,
             final_loss=float(losses[-1]) if losses else None,
             seed=seed,

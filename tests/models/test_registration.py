@@ -269,3 +269,88 @@ def test_config_and_keras_round_trip(ndim, tmp_path):
     np.testing.assert_allclose(
         to_numpy(c["displacement"]), to_numpy(a["displacement"]), atol=1e-6
     )
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_segmenter_front_end_outputs(ndim):
+    shape = SHAPES[ndim]
+    net = tiny_network(ndim, segmenter_classes=3, segmenter_features=2)
+    rng = np.random.default_rng(0)
+    moving, fixed = rng.random((2, 2, *shape, 1)).astype("float32")
+    out = net([moving, fixed])
+    assert set(out) == {
+        "moved_images",
+        "displacement",
+        "velocity",
+        "moving_probabilities",
+        "fixed_probabilities",
+    }
+    for key in ("moving_probabilities", "fixed_probabilities"):
+        probabilities = to_numpy(out[key])
+        assert probabilities.shape == (2, *shape, 3)
+        np.testing.assert_allclose(probabilities.sum(-1), 1, atol=1e-5)
+    # One segmenter, shared: the same image gives the same probabilities.
+    swapped = net([fixed, moving])
+    np.testing.assert_allclose(
+        to_numpy(swapped["moving_probabilities"]),
+        to_numpy(out["fixed_probabilities"]),
+        atol=1e-6,
+    )
+    # The moved image is the raw moving image warped, not its probabilities.
+    moved = SpatialTransformer()([moving, out["displacement"]])
+    np.testing.assert_allclose(
+        to_numpy(out["moved_images"]), to_numpy(moved), atol=1e-6
+    )
+    with pytest.raises(ValueError, match="segmenter_classes"):
+        tiny_network(ndim, segmenter_classes=1)
+
+
+def test_segmenter_loss_adds_the_weighted_segmentation_dice():
+    generator = LabelsToImagePair.brains([0, 1, 2], deformation_std=2.0, seed=0)
+    network = tiny_network(2, segmenter_classes=3, segmenter_features=2)
+    model = RegistrationModel(generator, network, segmentation_weight=0.4)
+    model.compile(optimizer="adam")
+    out = model(squares(2), training=True)
+    loss = float(to_numpy(model.compute_loss(y_pred=out)))
+    fixed = out["fixed_segmentation_masks"]
+    moving = (np.arange(3) == to_numpy(out["moving_segmentation_masks"])).astype(
+        "float32"
+    )
+
+    def dice(truth, prediction):
+        return np.mean(to_numpy(dice_loss(truth, prediction, squared=False)))
+
+    expected = (
+        dice(fixed, out["moved_segmentation_masks"])
+        + np.mean(to_numpy(gradient_penalty(out["displacement"])))
+        + 0.2 * dice(moving, out["moving_probabilities"])
+        + 0.2 * dice(fixed, out["fixed_probabilities"])
+    )
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)
+    model.segmentation_weight = 0.0
+    without = float(to_numpy(model.compute_loss(y_pred=out)))
+    assert without < loss
+    history = model.fit(squares(2, batch=4), batch_size=2, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_segmenter_classes_must_match_the_target_labels():
+    generator = LabelsToImagePair.brains([0, 1, 2], seed=0)
+    network = tiny_network(2, segmenter_classes=4, segmenter_features=2)
+    model = RegistrationModel(generator, network)
+    with pytest.raises(ValueError, match="segmenter_classes=4"):
+        model(squares(2), training=True)
+    with pytest.raises(ValueError, match="segmentation_weight"):
+        RegistrationModel(generator, network, segmentation_weight=-0.1)
+
+
+def test_segmenter_network_saves_and_loads(tmp_path):
+    network = tiny_network(2, segmenter_classes=3, segmenter_features=2)
+    path = tmp_path / "network.keras"
+    network.save(path)
+    loaded = keras.saving.load_model(path)
+    images = np.random.default_rng(0).random((1, 32, 32, 1)).astype("float32")
+    a = network([images, images[:, ::-1]])
+    b = loaded([images, images[:, ::-1]])
+    for key in a:
+        np.testing.assert_allclose(to_numpy(a[key]), to_numpy(b[key]), atol=1e-6)

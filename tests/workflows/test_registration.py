@@ -66,6 +66,29 @@ def test_train_save_load_and_register(tmp_path):
         workflow.train_registration(steps=0)
 
 
+def test_brains_with_a_segmenter_train_save_and_register(tmp_path):
+    maps = [np.repeat(blocks((32, 32), k)[..., None], 3, axis=-1) for k in range(3)]
+    model = workflow.train_registration(
+        maps, shapes=False, steps=2, features=4, segmenter_features=2,
+        steps_per_epoch=1,
+    )  # fmt: skip
+    assert model.metadata["segmenter_features"] == 2
+    assert model.metadata["provenance"]["segmentation_weight"] == 1.0
+    # Background and the loss labels present in the maps (2, 4, 41).
+    assert model.network.output["moving_probabilities"].shape[-1] == 4
+    path = model.save(tmp_path / "model.keras")
+    fixed = blocks((24, 21)).astype("float32")
+    moving = blocks((24, 21), offset=1).astype("float32")
+    from_file = register(path, moving, fixed, affine_method="none")
+    in_memory = register(model, moving, fixed, affine_method="none")
+    assert from_file.displacement.shape == (24, 21, 2)
+    np.testing.assert_allclose(
+        from_file.displacement, in_memory.displacement, atol=1e-5
+    )
+    with pytest.raises(ValueError, match="segmenter_features"):
+        workflow.train_registration(segmenter_features=8)
+
+
 def test_evaluate_cases_records_and_summary():
     fixed_labels = blocks((24, 22))
     moving_labels = blocks((24, 22), offset=2)
