@@ -27,12 +27,21 @@ uses it).
 
     python examples/train_registration.py [--brains] [--ndim 2] [--minutes N]
         [--steps N] [--quick] [--syn] [--out DIR] [--features F]
-        [--learning-rate LR] [--seed 0] [--data-dir DIR]
+        [--segmenter F] [--learning-rate LR] [--seed 0] [--data-dir DIR]
+
+`--segmenter F` (brains): a segmentation U-Net with F first-level filters
+turns both images into label probabilities before the registration U-Net,
+trained with an auxiliary Dice (`registration_network`'s
+`segmenter_classes`); the 2D CPU result in docs/results.md is
+
+    python examples/train_registration.py --brains --segmenter 16 \
+        --learning-rate 5e-4 --minutes 28 --syn
 
 `--quick` trains a tiny network for a few steps on 3 maps and evaluates 4
 cases with a short affine fit: a smoke test (under 3 minutes), not a result.
-Adam's learning rate is SynthMorph's 1e-4 (1e-3 collapsed to the identity
-in a 20-minute 2D brains run); the loss counts the large structures only.
+Adam's learning rate defaults to SynthMorph's 1e-4 (without the segmenter,
+1e-3 collapsed to the identity in a 20-minute 2D brains run); the loss
+counts the large structures only.
 """
 
 import argparse
@@ -56,6 +65,13 @@ def parse_args(argv=None):
     parser.add_argument("--out", default="registration_run")
     parser.add_argument("--features", type=int, default=None)
     parser.add_argument("--learning-rate", type=float, default=1e-4)
+    parser.add_argument(
+        "--segmenter",
+        type=int,
+        default=None,
+        metavar="F",
+        help="brains: a segmenter front end with F first-level filters",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument(
@@ -64,6 +80,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.steps is None and args.minutes is None:
         args.minutes = 10.0
+    if args.segmenter is not None and not args.brains:
+        parser.error("--segmenter needs --brains (anatomical labels to segment)")
     if args.quick:
         args.steps, args.minutes = 20, None
         args.features = args.features or 8
@@ -144,6 +162,7 @@ def main(argv=None):
             minutes=args.minutes,
             features=args.features,
             learning_rate=args.learning_rate,
+            segmenter_features=args.segmenter,
             seed=args.seed,
             input_shape=(64, 64) if args.quick and not args.brains else None,
             steps_per_epoch=10 if args.quick else 50,

@@ -23,7 +23,8 @@ def test_quick_brains_run_writes_results_figures_and_model(tmp_path):
     pytest.importorskip("dipy")
     out = tmp_path / "run"
     completed = subprocess.run(
-        [sys.executable, EXAMPLE, "--brains", "--quick", "--out", str(out)],
+        [sys.executable, EXAMPLE, "--brains", "--segmenter", "8", "--quick"]
+        + ["--out", str(out)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -48,3 +49,4 @@ def test_quick_brains_run_writes_results_figures_and_model(tmp_path):
     model = load_registration_model(out / "model.keras")
     assert model.metadata["preset"] == "brains"
     assert model.metadata["input_shape"] == [160, 192]
+    assert model.metadata["segmenter_features"] == 8
