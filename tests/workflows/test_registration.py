@@ -66,6 +66,7 @@ def test_train_save_load_and_register(tmp_path):
         workflow.train_registration(steps=0)
 
 
+@pytest.mark.slow  # trains (the example's smoke test trains it too)
 def test_brains_with_a_segmenter_train_save_and_register(tmp_path):
     maps = [np.repeat(blocks((32, 32), k)[..., None], 3, axis=-1) for k in range(3)]
     model = workflow.train_registration(
