@@ -65,16 +65,14 @@ def fit_velocity(moving_onehot, fixed_onehot, weight, steps, learning_rate):
     displacement = ResizeDisplacement(shape)(IntegrateVelocity(steps=5)(velocity))
     displacement = Penalty(weight)(displacement)
     warped = SpatialTransformer()([inputs, displacement])
-    model = keras.Model(inputs, [warped, displacement])
+    model = keras.Model(inputs, warped)
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=[DiceLoss(squared=False), None],
+        optimizer=keras.optimizers.Adam(learning_rate), loss=DiceLoss(squared=False)
     )
     x = moving_onehot[None].astype("float32")
-    y = fixed_onehot[None].astype("float32")
-    model.fit(x, (y, np.zeros((1, *shape, ndim), "float32")), epochs=steps, verbose=0)
-    warped, displacement = model.predict(x, verbose=0)
-    return displacement[0].astype("float64"), warped[0]
+    model.fit(x, fixed_onehot[None].astype("float32"), epochs=steps, verbose=0)
+    field = keras.Model(inputs, displacement).predict(x, verbose=0)
+    return field[0].astype("float64"), model.predict(x, verbose=0)[0]
 
 
 def main(argv=None):

@@ -469,16 +469,17 @@ class RegistrationModel(keras.Model):
         outputs = {**pair, **out}
         segments = MOVING_PROBABILITIES in out
         if self.similarity == "labels" or segments:
+            outputs[FIXED_MASKS] = self._one_hot_masks(pair[FIXED_MASKS])
+        if self.similarity == "labels":
             moving = self._one_hot_masks(pair[MOVING_MASKS])
-            fixed = self._one_hot_masks(pair[FIXED_MASKS])
-            outputs[FIXED_MASKS] = fixed
             outputs[MOVED_MASKS] = self.transformer([moving, out[DISPLACEMENT]])
         if segments:
             classes = out[MOVING_PROBABILITIES].shape[-1]
-            if classes != moving.shape[-1]:
+            expected = outputs[FIXED_MASKS].shape[-1]
+            if classes != expected:
                 raise ValueError(
                     "The network's segmenter must have one class per target label "
-                    f"of the generator ({moving.shape[-1]}). Received: "
+                    f"of the generator ({expected}). Received: "
                     f"segmenter_classes={classes}"
                 )
         return outputs

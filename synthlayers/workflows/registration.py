@@ -315,15 +315,17 @@ def train_registration(
             seed=seed,
         )
         preset = "brains"
-    classes = None
+    segmenter = {}
     if segmenter_features is not None:
-        classes = len(targets) if targets is not None else len(labels)
+        segmenter = {
+            "segmenter_classes": len(targets if targets is not None else labels),
+            "segmenter_features": segmenter_features,
+        }
     network = registration_network(
         (*spatial, 1),
         features=features,
         integration_steps=integration_steps,
-        segmenter_classes=classes,
-        segmenter_features=segmenter_features or 16,
+        **segmenter,
     )
     model = RegistrationModel(
         generator,
@@ -369,7 +371,7 @@ def train_registration(
             seconds_per_step=round(seconds / max(limit.steps, 1), 4),
             learning_rate=learning_rate,
             regularization_weight=regularization_weight,
-            segmentation_weight=segmentation_weight if classes else None,
+            segmentation_weight=segmentation_weight if segmenter else None,
             batch_size=batch_size,
             final_loss=float(losses[-1]) if losses else None,
             seed=seed,
