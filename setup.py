@@ -53,6 +53,7 @@ setup(
             "torch==2.13.0",
             "voxelmorph==0.3.4",
             "neurite==0.3.4",
+            "pytest-xdist>=3.5",  # two test processes: compiles are single-threaded
         ],
     },
     entry_points={"console_scripts": ["synthlayers = synthlayers.cli:main"]},
