@@ -123,9 +123,10 @@ class RandomGamma(BaseRandomLayer):
         axes = tuple(range(1, len(images.shape) - 1))
         low = ops.min(images, axis=axes, keepdims=True)
         width = ops.max(images, axis=axes, keepdims=True) - low
-        safe = ops.where(width > 0, width, 1.0)
-        normalised = ops.where(width > 0, (images - low) / safe, 0.0)
-        normalised = ops.clip(normalised, 0.0, 1.0)
+        # The scale per sample and channel, so that the volume is read by
+        # one multiply (a constant image gives 0).
+        scale = ops.where(width > 0, 1.0 / ops.where(width > 0, width, 1.0), 0.0)
+        normalised = ops.clip((images - low) * scale, 0.0, 1.0)
         gamma = transformation["gamma"]
         for _ in axes:
             gamma = ops.expand_dims(gamma, 1)

@@ -61,9 +61,8 @@ def materialize(x):
     return ops.sort(ops.stack([x, x], axis=-1), axis=-1)[..., 0]
 
 
-def _uniform(counter, key_a, key_b):
-    """Uniforms in (0, 1) from int32 `counter` and two int32 keys."""
-    bits = mix32(ops.bitwise_xor(mix32(ops.add(counter, key_a)), key_b))
+def _uniform(bits):
+    """Uniforms in (0, 1) from the top 24 bits of int32 `bits`."""
     top = ops.cast(_shift_right(bits, 8), "float32")  # 24 bits, exact in float32
     return top * (2.0**-24) + 2.0**-25
 
@@ -71,9 +70,11 @@ def _uniform(counter, key_a, key_b):
 def hashed_normal(shape, seed, dtype="float32"):
     """Standard normal values of static `shape` from a counter-based hash.
 
-    Four int32 keys are drawn with `keras.random.randint` from `seed`; value
-    `i` of the (flattened) result is the Box-Muller transform of two 24-bit
-    uniforms hashed from `i` and the keys (`mix32` twice per uniform). The
+    Three int32 keys are drawn with `keras.random.randint` from `seed`; each
+    pair of values of the (flattened) result is the Box-Muller transform of
+    two 24-bit uniforms: the first from the hash `h = mix32(mix32(i + k0) ^
+    k1)` of the pair's index `i`, the second from `mix32(h ^ k2)` (three
+    `mix32` per pair, each a full pass over the volume in graph mode). The
     same seed state gives the same field on every backend (up to the
     rounding of `log`, `cos` and `sin`); values lie within about +-5.9.
 
@@ -97,12 +98,16 @@ def hashed_normal(shape, seed, dtype="float32"):
     """
     rest = [int(s) for s in shape[1:]]
     half = (math.prod(rest) + 1) // 2  # Box-Muller pairs per sample
-    keys = keras.random.randint((4,), 0, 2**31 - 1, dtype="int32", seed=seed)
+    keys = keras.random.randint((3,), 0, 2**31 - 1, dtype="int32", seed=seed)
     keys = materialize(keys)
     batch = ops.arange(shape[0], dtype="int32") * half
     counter = ops.expand_dims(batch, 1) + ops.arange(half, dtype="int32")[None]
-    u1 = _uniform(counter, keys[0], keys[1])
-    u2 = _uniform(counter, keys[2], keys[3])
+    # Twice mixed with two keys, so that the streams of different keys are
+    # not shifted copies of each other; the second uniform hashes the first's
+    # 32 bits once more.
+    bits = mix32(ops.bitwise_xor(mix32(ops.add(counter, keys[0])), keys[1]))
+    u1 = _uniform(bits)
+    u2 = _uniform(mix32(ops.bitwise_xor(bits, keys[2])))
     radius = ops.sqrt(-2.0 * ops.log(u1))
     angle = (2.0 * math.pi) * u2
     values = ops.concatenate([radius * ops.cos(angle), radius * ops.sin(angle)], 1)
