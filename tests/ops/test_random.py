@@ -54,6 +54,25 @@ def test_hashed_normal_is_standard_normal():
     assert abs(np.corrcoef(z[:-1], z[1:])[0, 1]) < 0.02
 
 
+def test_hashed_normal_pairs_are_independent():
+    """The two values of a Box-Muller pair (the cosine and sine halves).
+
+    Their uniforms come from one hash chain (the second hashes the first's
+    bits): the pair must still look like two independent normals, in
+    themselves and in their squares (the shared radius), and the pairs of
+    the two samples must not repeat each other.
+    """
+    x = ops.convert_to_numpy(hashed_normal((2, 200_000), keras.random.SeedGenerator(5)))
+    x = x.astype("float64")
+    cosines, sines = x[:, :100_000].ravel(), x[:, 100_000:].ravel()
+    bound = 4 / np.sqrt(cosines.size)  # 4 standard errors of a correlation
+    assert abs(np.corrcoef(cosines, sines)[0, 1]) < bound
+    assert abs(np.corrcoef(cosines**2, sines**2)[0, 1]) < 2 * bound
+    # Independent normals: x^2 + y^2 is chi-square with 2 degrees of freedom.
+    assert stats.kstest(cosines**2 + sines**2, "chi2", args=(2,)).pvalue > 1e-3
+    assert abs(np.corrcoef(x[0], x[1])[0, 1]) < 4 / np.sqrt(x.shape[1])
+
+
 def test_hashed_normal_seeds():
     a = ops.convert_to_numpy(hashed_normal((2, 7, 5), keras.random.SeedGenerator(1)))
     b = ops.convert_to_numpy(hashed_normal((2, 7, 5), keras.random.SeedGenerator(1)))
