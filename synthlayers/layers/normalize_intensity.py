@@ -29,6 +29,17 @@ def _check_percentiles(value):
     return (float(value[0]), float(value[1]))
 
 
+def rescale(x, low, high):
+    """`(x - low) / (high - low)`, 0 where `high == low` (a constant image).
+
+    The scale is computed on the shape of `low` (per sample and channel), so
+    the volume is read by one subtraction and one multiply.
+    """
+    width = high - low
+    valid = width > 0
+    return (x - low) * ops.where(valid, 1 / ops.where(valid, width, 1.0), 0.0)
+
+
 @keras.saving.register_keras_serializable(package="synthlayers")
 class NormalizeIntensity(BaseLayer):
     """Rescale the intensities of each image and channel to [0, 1].
@@ -108,10 +119,7 @@ class NormalizeIntensity(BaseLayer):
             q = np.array(self.percentiles, "float32") / 100
             bounds = ops.quantile(x, q, axis=axes, keepdims=True)
             low, high = bounds[0], bounds[1]
-        width = high - low
-        valid = width > 0
-        scale = ops.where(valid, 1 / ops.where(valid, width, 1.0), 0.0)
-        y = (x - low) * scale
+        y = rescale(x, low, high)
         if self.method == "percentile":
             y = ops.clip(y, 0.0, 1.0)
         return ops.cast(y, self.compute_dtype)

@@ -6,6 +6,7 @@ from keras import ops
 from synthlayers.layers.base import IMAGES
 from synthlayers.layers.base import BaseRandomLayer
 from synthlayers.layers.base import batch_size_of
+from synthlayers.layers.normalize_intensity import rescale
 from synthlayers.layers.sampling import draw_from_ranges
 from synthlayers.layers.sampling import draw_mask
 from synthlayers.layers.sampling import where_mask
@@ -122,11 +123,8 @@ class RandomGamma(BaseRandomLayer):
         images = ops.cast(images, "float32")
         axes = tuple(range(1, len(images.shape) - 1))
         low = ops.min(images, axis=axes, keepdims=True)
-        width = ops.max(images, axis=axes, keepdims=True) - low
-        # The scale per sample and channel, so that the volume is read by
-        # one multiply (a constant image gives 0).
-        scale = ops.where(width > 0, 1.0 / ops.where(width > 0, width, 1.0), 0.0)
-        normalised = ops.clip((images - low) * scale, 0.0, 1.0)
+        high = ops.max(images, axis=axes, keepdims=True)
+        normalised = ops.clip(rescale(images, low, high), 0.0, 1.0)
         gamma = transformation["gamma"]
         for _ in axes:
             gamma = ops.expand_dims(gamma, 1)

@@ -74,7 +74,7 @@ def hashed_normal(shape, seed, dtype="float32"):
     pair of values of the (flattened) result is the Box-Muller transform of
     two 24-bit uniforms: the first from the hash `h = mix32(mix32(i + k0) ^
     k1)` of the pair's index `i`, the second from `mix32(h ^ k2)` (three
-    `mix32` per pair, each a full pass over the volume in graph mode). The
+    `mix32` per pair, 11 elementwise int32 operations each). The
     same seed state gives the same field on every backend (up to the
     rounding of `log`, `cos` and `sin`); values lie within about +-5.9.
 
